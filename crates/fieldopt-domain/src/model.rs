@@ -1,0 +1,148 @@
+//! The records dispatch works with. Every field holds a checked value.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::{
+    Address, Area, AssignmentId, Capacity, CustomerName, DurationMinutes, Email, GeoPoint,
+    JobEventKind, JobId, JobStatus, JobType, Notes, PersonName, Phone, Priority, Reason, Skill,
+    TechnicianId, TechnicianStatus, TimeWindow,
+};
+
+/// A person who does jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Technician {
+    /// Identifier.
+    pub id: TechnicianId,
+    /// Display name.
+    pub name: PersonName,
+    /// Current status.
+    pub status: TechnicianStatus,
+    /// Phone number, if known.
+    pub phone: Option<Phone>,
+    /// E-mail address, if known.
+    pub email: Option<Email>,
+    /// Skills, sorted and unique.
+    pub skills: Vec<Skill>,
+    /// Areas covered, sorted and unique; empty means every area.
+    pub areas: Vec<Area>,
+    /// Most active jobs per scheduled day.
+    pub capacity: Capacity,
+    /// Working hours.
+    pub shift: TimeWindow,
+    /// Where the technician's day starts.
+    pub home: Option<GeoPoint>,
+    /// Last reported position.
+    pub position: Option<GeoPoint>,
+    /// When the position was reported.
+    pub location_updated_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Technician {
+    /// The default shift, 08:00-17:00.
+    pub fn default_shift() -> TimeWindow {
+        TimeWindow::parse_slot("08:00-17:00").expect("valid constant")
+    }
+
+    /// Where travel to a job is measured from: the current position, else home.
+    pub fn origin(&self) -> Option<GeoPoint> {
+        self.position.or(self.home)
+    }
+
+    /// Whether the technician works in `area` (no areas means every area).
+    pub fn covers(&self, area: &Area) -> bool {
+        self.areas.is_empty() || self.areas.contains(area)
+    }
+}
+
+/// A piece of work at a customer's site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Identifier.
+    pub id: JobId,
+    /// Kind of work.
+    pub job_type: JobType,
+    /// Who it is for.
+    pub customer: CustomerName,
+    /// Where it is.
+    pub address: Address,
+    /// Skills a technician needs, sorted and unique.
+    pub skills_required: Vec<Skill>,
+    /// Where it is in its life.
+    pub status: JobStatus,
+    /// The day it is planned for, if any.
+    pub scheduled_date: Option<NaiveDate>,
+    /// The window in which work must start, if any.
+    pub time_slot: Option<TimeWindow>,
+    /// The technician of its assignment; kept after it ends, as history.
+    pub assigned_technician: Option<TechnicianId>,
+    /// 1 (highest) to 5.
+    pub priority: Priority,
+    /// Time on site.
+    pub duration: DurationMinutes,
+    /// Position of the site, if known.
+    pub location: Option<GeoPoint>,
+    /// Management area, if any.
+    pub area: Option<Area>,
+    /// Free-form notes.
+    pub notes: Option<Notes>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When work started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When work completed or failed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// The day a job counts toward for capacity: its scheduled date, or for
+    /// an undated job the day it is assigned on (`today`).
+    pub fn work_date(&self, today: NaiveDate) -> NaiveDate {
+        self.scheduled_date.unwrap_or(today)
+    }
+}
+
+/// A live or past link between a job and a technician.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Identifier.
+    pub id: AssignmentId,
+    /// The job.
+    pub job_id: JobId,
+    /// The technician.
+    pub technician_id: TechnicianId,
+    /// When the assignment was made.
+    pub assigned_at: DateTime<Utc>,
+    /// Position in the technician's day, set by day planning.
+    pub sequence: Option<u32>,
+    /// Planned arrival, set by day planning.
+    pub estimated_arrival: Option<DateTime<Utc>>,
+}
+
+/// One entry in a job's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvent {
+    /// Identifier, increasing in time order.
+    pub id: i64,
+    /// The job.
+    pub job_id: JobId,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: JobEventKind,
+    /// Status before (none at creation).
+    pub old_status: Option<JobStatus>,
+    /// Status after.
+    pub new_status: JobStatus,
+    /// The technician involved, if any (the new one on reassignment).
+    pub technician_id: Option<TechnicianId>,
+    /// The technician the job left, on reassignment.
+    pub previous_technician_id: Option<TechnicianId>,
+    /// Why, when a client said so.
+    pub reason: Option<Reason>,
+}

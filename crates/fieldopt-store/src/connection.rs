@@ -1,0 +1,357 @@
+//! Connections, the pool, transactions and migrations for both backends.
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::{StoreError, StoreResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// How long SQLite waits for a lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// Arbitrary key of the PostgreSQL advisory lock that serialises migrations
+/// when several servers start at once.
+const MIGRATION_LOCK_KEY: i64 = 0x6669_656c_646f_7074;
+
+/// A connection to either backend. Queries are written once and compiled for
+/// each variant with [`on_backend!`](crate::on_backend).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL.
+    Postgres(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+impl fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbConn::Postgres(_) => "DbConn::Postgres",
+            DbConn::Sqlite(_) => "DbConn::Sqlite",
+        })
+    }
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of either variant,
+/// so one Diesel query serves both backends (and can use what the
+/// `MultiConnection` enum cannot: `RETURNING`, `ON CONFLICT`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::DbConn::Postgres($c) => $body,
+            $crate::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Which database a URL points at.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+    /// An SQLite file path, or `:memory:`.
+    Sqlite(String),
+}
+
+impl fmt::Debug for DatabaseTarget {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseTarget::Postgres(_) => f.write_str("Postgres(..)"),
+            DatabaseTarget::Sqlite(path) => write!(f, "Sqlite({path:?})"),
+        }
+    }
+}
+
+impl DatabaseTarget {
+    /// Chooses the backend from the URL: `postgres://` and `postgresql://`
+    /// select PostgreSQL; `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`
+    /// and a plain path select SQLite. Other schemes are refused.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        if url == "sqlite::memory:" || url == ":memory:" {
+            return Ok(Self::Sqlite(":memory:".to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err("the SQLite database path is empty".to_string());
+        }
+        if !url.starts_with("sqlite:") && path.contains("://") {
+            return Err(format!(
+                "unsupported database URL scheme in {:?} (use postgres://, postgresql:// or sqlite://)",
+                url.split("://").next().unwrap_or_default()
+            ));
+        }
+        Ok(Self::Sqlite(path.to_string()))
+    }
+
+    /// A short name for logs: `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseTarget::Postgres(_) => "postgres",
+            DatabaseTarget::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn is_memory(&self) -> bool {
+        matches!(self, DatabaseTarget::Sqlite(path) if path == ":memory:")
+    }
+
+    /// A sensible pool size: one for an in-memory SQLite database (every
+    /// connection would see its own empty database), 8 for an SQLite file
+    /// (readers run in parallel under WAL, writers queue), 16 for PostgreSQL.
+    pub fn default_pool_size(&self) -> u32 {
+        match self {
+            _ if self.is_memory() => 1,
+            DatabaseTarget::Sqlite(_) => 8,
+            DatabaseTarget::Postgres(_) => 16,
+        }
+    }
+
+    /// Opens one connection, with the SQLite settings applied.
+    pub fn connect(&self) -> Result<DbConn, ConnectError> {
+        match self {
+            DatabaseTarget::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // busy_timeout first, so switching to WAL waits for other openers.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(|e| ConnectError(format!("configuring SQLite: {e}")))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// Why a connection could not be opened, with the database's own words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+impl From<ConnectionError> for ConnectError {
+    fn from(error: ConnectionError) -> Self {
+        ConnectError(error.to_string().trim().to_string())
+    }
+}
+
+impl From<diesel::result::Error> for ConnectError {
+    fn from(error: diesel::result::Error) -> Self {
+        ConnectError(error.to_string())
+    }
+}
+
+/// The r2d2 manager: opens connections of the chosen backend and keeps the
+/// database's error message when that fails.
+#[derive(Debug, Clone)]
+pub struct DbConnManager {
+    target: DatabaseTarget,
+}
+
+impl r2d2::ManageConnection for DbConnManager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.target.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.ping().map_err(ConnectError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// A pool of connections to one database.
+pub type DbPool = r2d2::Pool<DbConnManager>;
+
+/// A connection borrowed from the pool.
+pub type PooledConn = r2d2::PooledConnection<DbConnManager>;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Where the database is.
+    pub target: DatabaseTarget,
+    /// Most connections; `None` picks [`DatabaseTarget::default_pool_size`].
+    pub max_size: Option<u32>,
+    /// How long a request waits for a free connection.
+    pub connection_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// Defaults for `target`.
+    pub fn new(target: DatabaseTarget) -> Self {
+        Self {
+            target,
+            max_size: None,
+            connection_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens one connection first (so a wrong URL or password is reported as the
+/// database said it), then builds the pool.
+pub fn build_pool(options: PoolOptions) -> Result<DbPool, ConnectError> {
+    let first = options.target.connect()?;
+    drop(first);
+    let max_size = if options.target.is_memory() {
+        1
+    } else {
+        options
+            .max_size
+            .unwrap_or_else(|| options.target.default_pool_size())
+            .max(1)
+    };
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(max_size.min(2)))
+        .connection_timeout(options.connection_timeout)
+        .test_on_check_out(false)
+        .build(DbConnManager {
+            target: options.target,
+        })
+        .map_err(|e| ConnectError(e.to_string()))
+}
+
+/// Runs the pending migrations of the connection's backend; returns how
+/// many ran. On PostgreSQL an advisory lock makes concurrent starts safe.
+pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
+    let outcome = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            ran
+        }
+    };
+    outcome.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+}
+
+/// Reverts every migration (for tests of `down.sql`).
+pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
+    let outcome = match conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    };
+    outcome.map_err(|e| StoreError::Unavailable(format!("migration revert failed: {e}")))
+}
+
+/// Whether the database answers a trivial query.
+pub fn ping(conn: &mut DbConn) -> StoreResult<()> {
+    conn.batch_execute("SELECT 1").map_err(StoreError::from)
+}
+
+/// Runs `work` in a transaction that takes the write lock up front:
+/// `BEGIN IMMEDIATE` on SQLite (so two writers queue on `busy_timeout`
+/// instead of failing with "database is locked" when a read turns into a
+/// write), a plain `BEGIN` on PostgreSQL. Commits on `Ok`, rolls back on
+/// `Err`. PostgreSQL deadlocks and serialization failures are retried a few
+/// times, so `work` may run more than once.
+pub fn write_transaction<T>(
+    conn: &mut DbConn,
+    mut work: impl FnMut(&mut DbConn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    const ATTEMPTS: usize = 4;
+    let mut attempt = 1;
+    loop {
+        match run_in_transaction(conn, &mut work) {
+            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                tracing::debug!(attempt, %error, "retrying transaction");
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn run_in_transaction<T>(
+    conn: &mut DbConn,
+    work: &mut impl FnMut(&mut DbConn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            on_backend!(conn, c => AnsiTransactionManager::commit_transaction(c))?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c)) {
+                tracing::warn!(%rollback, "rollback failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Runs read-only `work` in a transaction, so it sees one consistent snapshot.
+pub fn read_transaction<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.transaction(work)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        let cases = [
+            ("postgres://u@h/db", Some(DatabaseTarget::Postgres("postgres://u@h/db".into()))),
+            ("postgresql://h/db", Some(DatabaseTarget::Postgres("postgresql://h/db".into()))),
+            ("sqlite://fieldopt.db", Some(DatabaseTarget::Sqlite("fieldopt.db".into()))),
+            ("sqlite:///tmp/x.db", Some(DatabaseTarget::Sqlite("/tmp/x.db".into()))),
+            ("sqlite:data.db", Some(DatabaseTarget::Sqlite("data.db".into()))),
+            ("sqlite::memory:", Some(DatabaseTarget::Sqlite(":memory:".into()))),
+            ("./plain/path.db", Some(DatabaseTarget::Sqlite("./plain/path.db".into()))),
+            ("mysql://h/db", None),
+            ("sqlite://", None),
+            ("", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(DatabaseTarget::parse(url).ok(), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn memory_databases_get_a_pool_of_one() {
+        let target = DatabaseTarget::parse("sqlite::memory:").unwrap();
+        assert_eq!(target.default_pool_size(), 1);
+        let pool = build_pool(PoolOptions {
+            max_size: Some(8),
+            ..PoolOptions::new(target)
+        })
+        .unwrap();
+        assert_eq!(pool.max_size(), 1);
+    }
+}

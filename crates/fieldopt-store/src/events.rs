@@ -1,0 +1,105 @@
+//! Job history.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use fieldopt_domain::{JobEvent, JobEventKind, JobId, JobStatus, Reason, TechnicianId};
+
+use crate::convert::{from_db_time, parse_opt, to_db_time};
+use crate::schema::job_events;
+use crate::{DbConn, StoreResult, on_backend};
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub(crate) struct NewEvent {
+    pub job_id: JobId,
+    pub at: DateTime<Utc>,
+    pub kind: JobEventKind,
+    pub old_status: Option<JobStatus>,
+    pub new_status: JobStatus,
+    pub technician_id: Option<TechnicianId>,
+    pub previous_technician_id: Option<TechnicianId>,
+    pub reason: Option<Reason>,
+}
+
+impl NewEvent {
+    pub(crate) fn new(
+        job_id: JobId,
+        at: DateTime<Utc>,
+        kind: JobEventKind,
+        old_status: Option<JobStatus>,
+        new_status: JobStatus,
+    ) -> Self {
+        Self {
+            job_id,
+            at,
+            kind,
+            old_status,
+            new_status,
+            technician_id: None,
+            previous_technician_id: None,
+            reason: None,
+        }
+    }
+}
+
+pub(crate) fn record(conn: &mut DbConn, event: NewEvent) -> StoreResult<()> {
+    on_backend!(conn, c => diesel::insert_into(job_events::table)
+        .values((
+            job_events::job_id.eq(event.job_id.0),
+            job_events::at.eq(to_db_time(event.at)),
+            job_events::kind.eq(event.kind.as_str()),
+            job_events::old_status.eq(event.old_status.map(JobStatus::as_str)),
+            job_events::new_status.eq(event.new_status.as_str()),
+            job_events::technician_id.eq(event.technician_id.map(|t| t.0)),
+            job_events::previous_technician_id.eq(event.previous_technician_id.map(|t| t.0)),
+            job_events::reason.eq(event.reason.as_ref().map(Reason::as_str)),
+        ))
+        .execute(c)?);
+    Ok(())
+}
+
+type EventRow = (
+    i64,
+    i64,
+    NaiveDateTime,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// A job's events in time order. The caller checks that the job exists.
+pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
+    let rows: Vec<EventRow> = on_backend!(conn, c => job_events::table
+        .filter(job_events::job_id.eq(job_id.0))
+        .order(job_events::id)
+        .select((
+            job_events::id,
+            job_events::job_id,
+            job_events::at,
+            job_events::kind,
+            job_events::old_status,
+            job_events::new_status,
+            job_events::technician_id,
+            job_events::previous_technician_id,
+            job_events::reason,
+        ))
+        .load(c)?);
+    rows.into_iter()
+        .map(|(id, job_id, at, kind, old, new, tech, previous, reason)| {
+            Ok(JobEvent {
+                id,
+                job_id: JobId(job_id),
+                at: from_db_time(at),
+                kind: kind.parse()?,
+                old_status: old.map(|s| s.parse()).transpose()?,
+                new_status: new.parse()?,
+                technician_id: tech.map(TechnicianId),
+                previous_technician_id: previous.map(TechnicianId),
+                reason: parse_opt(reason, Reason::parse)?,
+            })
+        })
+        .collect()
+}

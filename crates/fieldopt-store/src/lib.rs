@@ -1,0 +1,31 @@
+//! # fieldopt-store
+//!
+//! Persistence for fieldopt: Diesel on SQLite or PostgreSQL behind one
+//! connection type ([`DbConn`]), an r2d2 pool, and the migrations of both
+//! backends embedded in the binary. Functions take `&mut DbConn` so the
+//! caller decides on the transaction; commands that must hold under
+//! concurrency run inside [`write_transaction`]. Everything returned is a
+//! domain type from `fieldopt-domain`; Diesel never leaks out.
+
+#![recursion_limit = "256"]
+
+mod connection;
+mod convert;
+mod error;
+mod paging;
+mod schema;
+
+pub mod assignments;
+pub mod events;
+pub mod idempotency;
+pub mod jobs;
+pub mod technicians;
+pub mod workload;
+
+pub use connection::{
+    ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
+    build_pool, ping, read_transaction, revert_all_migrations, run_migrations, write_transaction,
+};
+pub use convert::now;
+pub use error::{Entity, StoreError, StoreResult};
+pub use paging::{Page, Paged};

@@ -1,0 +1,478 @@
+//! Technicians: rows, queries and commands.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use fieldopt_domain::{
+    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician,
+    TechnicianId, TechnicianStatus, TimeWindow,
+};
+
+use crate::convert::{
+    count_to_u32, from_db_opt_time, from_db_time, parse_opt, point_from_db, point_to_db,
+    to_db_time, window_from_db, window_to_db,
+};
+use crate::schema::{technician_areas, technician_day_loads, technician_skills, technicians};
+use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, workload};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = technicians)]
+struct TechnicianRow {
+    id: i64,
+    name: String,
+    status: String,
+    phone: Option<String>,
+    email: Option<String>,
+    capacity: i32,
+    shift_start: i32,
+    shift_end: i32,
+    home_latitude: Option<f64>,
+    home_longitude: Option<f64>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    location_updated_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TechnicianRow {
+    fn into_domain(self, skills: Vec<String>, areas: Vec<String>) -> StoreResult<Technician> {
+        let mut skills = skills
+            .into_iter()
+            .map(Skill::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        skills.sort();
+        let mut areas = areas
+            .into_iter()
+            .map(Area::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        areas.sort();
+        Ok(Technician {
+            id: TechnicianId(self.id),
+            name: PersonName::parse(self.name)?,
+            status: self.status.parse()?,
+            phone: parse_opt(self.phone, Phone::parse)?,
+            email: parse_opt(self.email, Email::parse)?,
+            skills,
+            areas,
+            capacity: Capacity::new(self.capacity.into())?,
+            shift: window_from_db(self.shift_start, self.shift_end)?,
+            home: point_from_db(self.home_latitude, self.home_longitude)?,
+            position: point_from_db(self.latitude, self.longitude)?,
+            location_updated_at: from_db_opt_time(self.location_updated_at),
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+        })
+    }
+}
+
+/// A technician with its active jobs on the requested day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TechnicianWithLoad {
+    /// The technician.
+    pub technician: Technician,
+    /// Active jobs on the workload date.
+    pub current_workload: u32,
+}
+
+/// What a client gives to create a technician.
+#[derive(Debug, Clone)]
+pub struct NewTechnician {
+    /// Display name.
+    pub name: PersonName,
+    /// Initial status.
+    pub status: TechnicianStatus,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// E-mail.
+    pub email: Option<Email>,
+    /// Skills (sorted, unique).
+    pub skills: Vec<Skill>,
+    /// Areas (sorted, unique).
+    pub areas: Vec<Area>,
+    /// Per-day capacity.
+    pub capacity: Capacity,
+    /// Working hours.
+    pub shift: TimeWindow,
+    /// Home position.
+    pub home: Option<GeoPoint>,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TechnicianChanges {
+    /// New name.
+    pub name: Option<PersonName>,
+    /// New phone (`Some(None)` clears it).
+    pub phone: Option<Option<Phone>>,
+    /// New e-mail (`Some(None)` clears it).
+    pub email: Option<Option<Email>>,
+    /// New skills.
+    pub skills: Option<Vec<Skill>>,
+    /// New areas.
+    pub areas: Option<Vec<Area>>,
+    /// New capacity (may be below a day's workload: no new assignments then).
+    pub capacity: Option<Capacity>,
+    /// New shift start.
+    pub shift_start: Option<ClockTime>,
+    /// New shift end.
+    pub shift_end: Option<ClockTime>,
+    /// New home (`Some(None)` clears it).
+    pub home: Option<Option<GeoPoint>>,
+}
+
+/// Filters of the technician list.
+#[derive(Debug, Clone, Default)]
+pub struct TechnicianFilter {
+    /// Only this status.
+    pub status: Option<TechnicianStatus>,
+    /// Only technicians with this skill.
+    pub skill: Option<Skill>,
+    /// Only technicians covering this area (including those with no areas).
+    pub area: Option<Area>,
+}
+
+fn load_many(conn: &mut DbConn, rows: Vec<TechnicianRow>) -> StoreResult<Vec<Technician>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let (skills, areas): (Vec<(i64, String)>, Vec<(i64, String)>) = on_backend!(conn, c => {
+        let skills = technician_skills::table
+            .filter(technician_skills::technician_id.eq_any(&ids))
+            .select((technician_skills::technician_id, technician_skills::skill))
+            .load(c)?;
+        let areas = technician_areas::table
+            .filter(technician_areas::technician_id.eq_any(&ids))
+            .select((technician_areas::technician_id, technician_areas::area))
+            .load(c)?;
+        (skills, areas)
+    });
+    let mut skills_by_tech: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, skill) in skills {
+        skills_by_tech.entry(id).or_default().push(skill);
+    }
+    let mut areas_by_tech: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, area) in areas {
+        areas_by_tech.entry(id).or_default().push(area);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let skills = skills_by_tech.remove(&row.id).unwrap_or_default();
+            let areas = areas_by_tech.remove(&row.id).unwrap_or_default();
+            row.into_domain(skills, areas)
+        })
+        .collect()
+}
+
+/// A live (not deleted) technician, or `NotFound`.
+pub fn find(conn: &mut DbConn, id: TechnicianId) -> StoreResult<Technician> {
+    let row: Option<TechnicianRow> = on_backend!(conn, c => technicians::table
+        .filter(technicians::id.eq(id.0))
+        .filter(technicians::deleted_at.is_null())
+        .select(TechnicianRow::as_select())
+        .first(c)
+        .optional()?);
+    let row = row.ok_or(StoreError::NotFound(Entity::Technician))?;
+    load_many(conn, vec![row])?
+        .pop()
+        .ok_or(StoreError::NotFound(Entity::Technician))
+}
+
+/// A live technician with its workload on `date`.
+pub fn find_with_load(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    date: NaiveDate,
+) -> StoreResult<TechnicianWithLoad> {
+    let technician = find(conn, id)?;
+    let current_workload = workload::active_jobs_on(conn, id, date)?;
+    Ok(TechnicianWithLoad {
+        technician,
+        current_workload,
+    })
+}
+
+/// Every live technician (for ranking and planning), ordered by id.
+pub fn all_live(conn: &mut DbConn) -> StoreResult<Vec<Technician>> {
+    let rows: Vec<TechnicianRow> = on_backend!(conn, c => technicians::table
+        .filter(technicians::deleted_at.is_null())
+        .order(technicians::id)
+        .select(TechnicianRow::as_select())
+        .load(c)?);
+    load_many(conn, rows)
+}
+
+/// One page of live technicians matching `filter`, with workloads on `date`.
+pub fn list(
+    conn: &mut DbConn,
+    filter: &TechnicianFilter,
+    date: NaiveDate,
+    page: Page,
+) -> StoreResult<Paged<TechnicianWithLoad>> {
+    let (rows, total): (Vec<TechnicianRow>, i64) = on_backend!(conn, c => {
+        let filtered = || {
+            let mut query = technicians::table
+                .filter(technicians::deleted_at.is_null())
+                .into_boxed();
+            if let Some(status) = filter.status {
+                query = query.filter(technicians::status.eq(status.as_str()));
+            }
+            if let Some(skill) = &filter.skill {
+                query = query.filter(diesel::dsl::exists(
+                    technician_skills::table
+                        .filter(technician_skills::technician_id.eq(technicians::id))
+                        .filter(technician_skills::skill.eq(skill.as_str().to_string())),
+                ));
+            }
+            if let Some(area) = &filter.area {
+                let any_area = technician_areas::table
+                    .filter(technician_areas::technician_id.eq(technicians::id));
+                query = query.filter(
+                    diesel::dsl::exists(
+                        any_area.filter(technician_areas::area.eq(area.as_str().to_string())),
+                    )
+                    .or(diesel::dsl::not(diesel::dsl::exists(
+                        technician_areas::table
+                            .filter(technician_areas::technician_id.eq(technicians::id)),
+                    ))),
+                );
+            }
+            query
+        };
+        let total: i64 = filtered().count().get_result(c)?;
+        let rows = filtered()
+            .order(technicians::id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .select(TechnicianRow::as_select())
+            .load(c)?;
+        (rows, total)
+    });
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let loads: HashMap<i64, i32> = on_backend!(conn, c => technician_day_loads::table
+        .filter(technician_day_loads::technician_id.eq_any(&ids))
+        .filter(technician_day_loads::work_date.eq(date))
+        .select((technician_day_loads::technician_id, technician_day_loads::active_jobs))
+        .load::<(i64, i32)>(c)?)
+    .into_iter()
+    .collect();
+    let items = load_many(conn, rows)?
+        .into_iter()
+        .map(|technician| {
+            let current_workload = count_to_u32(loads.get(&technician.id.0).copied().unwrap_or(0).into());
+            TechnicianWithLoad {
+                technician,
+                current_workload,
+            }
+        })
+        .collect();
+    Ok(Paged { items, total })
+}
+
+fn replace_skills_and_areas(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    skills: Option<&[Skill]>,
+    areas: Option<&[Area]>,
+) -> StoreResult<()> {
+    on_backend!(conn, c => {
+        if let Some(skills) = skills {
+            diesel::delete(technician_skills::table.filter(technician_skills::technician_id.eq(id.0)))
+                .execute(c)?;
+            let rows: Vec<_> = skills
+                .iter()
+                .map(|s| (technician_skills::technician_id.eq(id.0), technician_skills::skill.eq(s.as_str())))
+                .collect();
+            diesel::insert_into(technician_skills::table).values(&rows).execute(c)?;
+        }
+        if let Some(areas) = areas {
+            diesel::delete(technician_areas::table.filter(technician_areas::technician_id.eq(id.0)))
+                .execute(c)?;
+            let rows: Vec<_> = areas
+                .iter()
+                .map(|a| (technician_areas::technician_id.eq(id.0), technician_areas::area.eq(a.as_str())))
+                .collect();
+            diesel::insert_into(technician_areas::table).values(&rows).execute(c)?;
+        }
+    });
+    Ok(())
+}
+
+/// Creates a technician and returns it as stored.
+pub fn create(conn: &mut DbConn, new: &NewTechnician, now: DateTime<Utc>) -> StoreResult<Technician> {
+    let (shift_start, shift_end) = window_to_db(new.shift);
+    let (home_latitude, home_longitude) = point_to_db(new.home);
+    let at = to_db_time(now);
+    let id: i64 = on_backend!(conn, c => diesel::insert_into(technicians::table)
+        .values((
+            technicians::name.eq(new.name.as_str()),
+            technicians::status.eq(new.status.as_str()),
+            technicians::phone.eq(new.phone.as_ref().map(Phone::as_str)),
+            technicians::email.eq(new.email.as_ref().map(Email::as_str)),
+            technicians::capacity.eq(crate::convert::int_to_db(new.capacity.get())),
+            technicians::shift_start.eq(shift_start),
+            technicians::shift_end.eq(shift_end),
+            technicians::home_latitude.eq(home_latitude),
+            technicians::home_longitude.eq(home_longitude),
+            technicians::created_at.eq(at),
+            technicians::updated_at.eq(at),
+        ))
+        .returning(technicians::id)
+        .get_result(c)?);
+    let id = TechnicianId(id);
+    replace_skills_and_areas(conn, id, Some(&new.skills), Some(&new.areas))?;
+    find(conn, id)
+}
+
+/// Applies `changes`; a shift whose start would not be before its end is
+/// refused with [`StoreError::Invalid`].
+pub fn update(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    changes: &TechnicianChanges,
+    now: DateTime<Utc>,
+) -> StoreResult<Technician> {
+    let current = find(conn, id)?;
+    let shift = TimeWindow::new(
+        changes.shift_start.unwrap_or(current.shift.start()),
+        changes.shift_end.unwrap_or(current.shift.end()),
+    )
+    .map_err(|e| StoreError::Invalid {
+        field: if changes.shift_start.is_some() { "shift_start" } else { "shift_end" },
+        message: e.to_string(),
+    })?;
+    let (shift_start, shift_end) = window_to_db(shift);
+    let name = changes.name.as_ref().unwrap_or(&current.name);
+    let phone = changes.phone.as_ref().unwrap_or(&current.phone);
+    let email = changes.email.as_ref().unwrap_or(&current.email);
+    let capacity = changes.capacity.unwrap_or(current.capacity);
+    let (home_latitude, home_longitude) = point_to_db(changes.home.unwrap_or(current.home));
+    on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
+        .set((
+            technicians::name.eq(name.as_str()),
+            technicians::phone.eq(phone.as_ref().map(Phone::as_str)),
+            technicians::email.eq(email.as_ref().map(Email::as_str)),
+            technicians::capacity.eq(crate::convert::int_to_db(capacity.get())),
+            technicians::shift_start.eq(shift_start),
+            technicians::shift_end.eq(shift_end),
+            technicians::home_latitude.eq(home_latitude),
+            technicians::home_longitude.eq(home_longitude),
+            technicians::updated_at.eq(to_db_time(now)),
+        ))
+        .execute(c)?);
+    replace_skills_and_areas(conn, id, changes.skills.as_deref(), changes.areas.as_deref())?;
+    find(conn, id)
+}
+
+/// Sets the status a client chose.
+pub fn set_status(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    status: TechnicianStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<Technician> {
+    let updated = on_backend!(conn, c => diesel::update(
+            technicians::table
+                .filter(technicians::id.eq(id.0))
+                .filter(technicians::deleted_at.is_null()),
+        )
+        .set((
+            technicians::status.eq(status.as_str()),
+            technicians::updated_at.eq(to_db_time(now)),
+        ))
+        .execute(c)?);
+    if updated == 0 {
+        return Err(StoreError::NotFound(Entity::Technician));
+    }
+    find(conn, id)
+}
+
+/// Records a reported position.
+pub fn set_location(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    position: GeoPoint,
+    now: DateTime<Utc>,
+) -> StoreResult<Technician> {
+    let at = to_db_time(now);
+    let updated = on_backend!(conn, c => diesel::update(
+            technicians::table
+                .filter(technicians::id.eq(id.0))
+                .filter(technicians::deleted_at.is_null()),
+        )
+        .set((
+            technicians::latitude.eq(position.latitude()),
+            technicians::longitude.eq(position.longitude()),
+            technicians::location_updated_at.eq(at),
+            technicians::updated_at.eq(at),
+        ))
+        .execute(c)?);
+    if updated == 0 {
+        return Err(StoreError::NotFound(Entity::Technician));
+    }
+    find(conn, id)
+}
+
+/// Locks a live technician's row until the transaction ends, so that every
+/// change to its workload is serialised (PostgreSQL; SQLite's write lock
+/// already serialises all writers). `NotFound` if it is gone.
+pub(crate) fn lock(conn: &mut DbConn, id: TechnicianId) -> StoreResult<()> {
+    let touched = on_backend!(conn, c => diesel::update(
+            technicians::table
+                .filter(technicians::id.eq(id.0))
+                .filter(technicians::deleted_at.is_null()),
+        )
+        .set(technicians::id.eq(technicians::id))
+        .execute(c)?);
+    if touched == 0 {
+        return Err(StoreError::NotFound(Entity::Technician));
+    }
+    Ok(())
+}
+
+/// Deletes a technician that holds no active job (409 otherwise). The row
+/// stays, marked deleted, so past assignments keep their technician.
+pub fn delete(conn: &mut DbConn, id: TechnicianId, now: DateTime<Utc>) -> StoreResult<()> {
+    lock(conn, id)?;
+    let active = workload::active_jobs_total(conn, id)?;
+    if active > 0 {
+        return Err(StoreError::conflict(format!(
+            "Technician holds {active} active jobs; unassign or finish them first"
+        )));
+    }
+    on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
+        .set(technicians::deleted_at.eq(to_db_time(now)))
+        .execute(c)?);
+    Ok(())
+}
+
+/// Applies the automatic status rule after the technician's workload changed.
+pub(crate) fn refresh_automatic_status(
+    conn: &mut DbConn,
+    id: TechnicianId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let current: String = on_backend!(conn, c => technicians::table
+        .filter(technicians::id.eq(id.0))
+        .select(technicians::status)
+        .first(c)?);
+    let current: TechnicianStatus = current.parse()?;
+    let active = workload::active_jobs_total(conn, id)?;
+    let next = current.after_workload_change(active);
+    if next != current {
+        on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
+            .set((
+                technicians::status.eq(next.as_str()),
+                technicians::updated_at.eq(to_db_time(now)),
+            ))
+            .execute(c)?);
+    }
+    Ok(())
+}
+
+/// How many live technicians there are.
+pub fn count_live(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(on_backend!(conn, c => technicians::table
+        .filter(technicians::deleted_at.is_null())
+        .count()
+        .get_result(c)?))
+}

@@ -1,0 +1,9 @@
+DROP TABLE idempotency_keys;
+DROP TABLE job_events;
+DROP TABLE technician_day_loads;
+DROP TABLE assignments;
+DROP TABLE job_skills;
+DROP TABLE jobs;
+DROP TABLE technician_areas;
+DROP TABLE technician_skills;
+DROP TABLE technicians;

@@ -1,1 +1,209 @@
+//! # fieldopt-http
+//!
+//! The HTTP API of fieldopt on actix-web: handlers, wire types, the problem
+//! document every error is rendered as, and the OpenAPI document, collected
+//! from the real routing with utoipa. [`app`] builds the application;
+//! [`openapi`] builds the document without a server.
 
+pub mod assignments;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod metrics;
+pub mod middleware;
+pub mod ops;
+pub mod routing;
+mod state;
+pub mod technicians;
+pub mod wire;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa::openapi::{self, RefOr};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, Problem};
+pub use state::{ApiSettings, AppState, today};
+
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fieldopt",
+        description = "Field-service dispatch API: technicians, jobs, assignments, best-technician \
+                       recommendations. Every path also works with a trailing slash. Errors are \
+                       RFC 9457 problem documents.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    tags(
+        (name = "technicians", description = "The people who do the jobs"),
+        (name = "jobs", description = "Work to be done, its status machine and history"),
+        (name = "assignments", description = "Who holds which job, under the hard rules"),
+        (name = "routing", description = "Recommendations"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+fn api_v1(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(technicians::list_technicians)
+        .service(technicians::create_technician)
+        .service(technicians::get_technician)
+        .service(technicians::update_technician)
+        .service(technicians::delete_technician)
+        .service(technicians::update_technician_status)
+        .service(technicians::update_technician_location)
+        .service(jobs::list_jobs)
+        .service(jobs::create_job)
+        .service(jobs::get_job_summary)
+        .service(jobs::get_job)
+        .service(jobs::update_job)
+        .service(jobs::delete_job)
+        .service(jobs::start_job)
+        .service(jobs::complete_job)
+        .service(jobs::fail_job)
+        .service(jobs::cancel_job)
+        .service(jobs::get_job_history)
+        .service(jobs::get_can_do)
+        .service(assignments::create_assignment)
+        .service(assignments::batch_assign_jobs)
+        .service(assignments::batch_unassign_jobs)
+        .service(assignments::unassign_job)
+        .service(assignments::reassign_job)
+        .service(assignments::list_technician_assignments)
+        .service(assignments::get_job_assignment)
+        .service(routing::auto_route_job)
+        .service(routing::get_auto_route)
+        .service(routing::get_best_technician);
+}
+
+fn operations(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(ops::get_health)
+        .service(ops::get_readiness)
+        .service(ops::get_metrics);
+}
+
+fn problem_response(description: &str) -> RefOr<openapi::Response> {
+    openapi::ResponseBuilder::new()
+        .description(description)
+        .content(
+            error::PROBLEM_JSON,
+            openapi::ContentBuilder::new()
+                .schema(Some(openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .into()
+}
+
+/// Adds the error responses every operation can give, so each handler
+/// declares only its own.
+fn add_common_responses(doc: &mut openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.patch, true),
+            (&mut item.put, true),
+            (&mut item.delete, false),
+        ];
+        for (operation, has_body) in operations {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem_response(description));
+            };
+            add("500", "Server fault; the detail never shows internals");
+            add("503", "The database is unavailable");
+            if has_body {
+                add("413", "Request body larger than 1 MiB");
+            }
+            if operation.operation_id.as_deref().is_some_and(|id| {
+                !matches!(id, "get_health" | "get_readiness" | "get_metrics")
+            }) {
+                add("405", "Known path, wrong method (see the Allow header)");
+            }
+        }
+        if let Some(post) = &mut item.post {
+            post.responses
+                .responses
+                .entry("422".to_string())
+                .or_insert_with(|| problem_response("Idempotency-Key reused with a different request"));
+            let header = openapi::path::ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(openapi::path::ParameterIn::Header)
+                .required(openapi::Required::False)
+                .description(Some(
+                    "Makes a retry safe: the same key and body within 24 hours get the first response again",
+                ))
+                .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String)))
+                .build();
+            post.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
+        }
+    }
+}
+
+/// The OpenAPI document, built from the routes without a server.
+pub fn openapi() -> openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(scope::scope("/api/v1").configure(api_v1))
+        .configure(operations)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    add_common_responses(&mut doc);
+    doc
+}
+
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}
+
+/// The whole application: API, operations endpoints, OpenAPI document and
+/// Swagger UI, every error as a problem document, request ids, metrics.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let doc = openapi();
+    let routes = middleware::RouteTable::from_openapi(&doc);
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(web::Data::new(state))
+        .app_data(web::Data::new(routes))
+        .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+        .app_data(web::PathConfig::default().error_handler(extract::path_error))
+        .service(
+            scope::scope("/api/v1")
+                .wrap(from_fn(middleware::idempotency_keys))
+                .configure(api_v1),
+        )
+        .configure(operations)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, doc))
+        .route("/docs", web::get().to(redirect_to_docs))
+        .default_service(web::to(middleware::fallback))
+        .wrap(from_fn(metrics::track_requests))
+        .wrap(from_fn(middleware::trim_trailing_slash))
+        .wrap(from_fn(middleware::request_id))
+}

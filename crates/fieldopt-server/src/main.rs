@@ -1,1 +1,49 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use fieldopt_server::config::{Cli, Command};
+use fieldopt_server::startup::{self, Application};
+use fieldopt_server::{seed, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fieldopt: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(async move {
+            Application::build(settings)?.run_until_stopped().await?;
+            tracing::info!("stopped");
+            Ok(())
+        }),
+        Command::Migrate => {
+            let pool = startup::connect(&settings)?;
+            let ran = startup::migrate(&pool)?;
+            println!("{ran} migrations applied");
+            Ok(())
+        }
+        Command::Seed => {
+            let pool = startup::connect(&settings)?;
+            startup::migrate(&pool)?;
+            let loaded = seed::load_demo_day(&pool, chrono::Utc::now().date_naive())?;
+            println!(
+                "seeded {} technicians and {} jobs for {} and {}",
+                loaded.technicians, loaded.jobs, loaded.first_day, loaded.second_day
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", fieldopt_http::openapi().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}

@@ -150,6 +150,12 @@ impl DatabaseTarget {
 #[error("{0}")]
 pub struct ConnectError(String);
 
+impl ConnectError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ConnectError(message.into())
+    }
+}
+
 impl From<ConnectionError> for ConnectError {
     fn from(error: ConnectionError) -> Self {
         ConnectError(error.to_string().trim().to_string())

@@ -559,6 +559,11 @@ pub(crate) fn set_assignment_state(
     Ok(changed == 1)
 }
 
+/// How many jobs exist.
+pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(on_backend!(conn, c => jobs::table.count().get_result(c)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,3 +574,4 @@ mod tests {
         assert_eq!(escape_like("100%_x\\"), "%100\\%\\_x\\\\%");
     }
 }
+

@@ -15,6 +15,7 @@ mod error;
 mod paging;
 mod schema;
 
+pub mod admin;
 pub mod assignments;
 pub mod events;
 pub mod idempotency;

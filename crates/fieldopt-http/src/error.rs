@@ -1,0 +1,168 @@
+//! One error type for every failure, rendered as an RFC 9457 problem
+//! document (`application/problem+json`).
+
+use std::fmt;
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use fieldopt_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Media type of error bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document. `detail` is what original FieldOpt
+/// clients read.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:fieldopt:problem:conflict",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "Technician already has maximum capacity"
+}))]
+pub struct Problem {
+    /// A stable URI per kind of error.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short name of the kind of error.
+    pub title: String,
+    /// The HTTP status code, repeated.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
+/// Every error the API answers with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed or a value is invalid.
+    BadRequest(String),
+    /// 404: unknown resource or route.
+    NotFound(String),
+    /// 405: known path, wrong method.
+    MethodNotAllowed(Vec<Method>),
+    /// 409: conflicts with the current state.
+    Conflict(String),
+    /// 413: body over the size limit.
+    PayloadTooLarge(String),
+    /// 422: an idempotency key reused with another request.
+    Unprocessable(String),
+    /// 503: the database is unavailable.
+    Unavailable(String),
+    /// 500: a fault on our side; the message is logged, never shown.
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 naming the field or parameter.
+    pub fn invalid(field: &str, message: impl fmt::Display) -> Self {
+        ApiError::BadRequest(format!("invalid value for {field}: {message}"))
+    }
+
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad Request"),
+            ApiError::NotFound(_) => ("not-found", "Not Found"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method Not Allowed"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload Too Large"),
+            ApiError::Unprocessable(_) => ("idempotency-key-reused", "Unprocessable Content"),
+            ApiError::Unavailable(_) => ("service-unavailable", "Service Unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal Server Error"),
+        }
+    }
+
+    /// The detail shown to the client.
+    pub fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(d)
+            | ApiError::NotFound(d)
+            | ApiError::Conflict(d)
+            | ApiError::PayloadTooLarge(d)
+            | ApiError::Unprocessable(d) => d.clone(),
+            ApiError::MethodNotAllowed(allowed) => {
+                let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                format!("Method not allowed (allowed: {})", names.join(", "))
+            }
+            ApiError::Unavailable(_) => "Service temporarily unavailable".to_string(),
+            ApiError::Internal(_) => "Internal server error".to_string(),
+        }
+    }
+
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.kind();
+        Problem {
+            problem_type: format!("urn:fieldopt:problem:{slug}"),
+            title: title.to_string(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The hidden cause goes to logs, through Display.
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => f.write_str(cause),
+            other => f.write_str(&other.detail()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error.cause = %cause, "database unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if let ApiError::MethodNotAllowed(allowed) = self {
+            let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            response.insert_header((header::ALLOW, names.join(", ")));
+        }
+        if let ApiError::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) | StoreError::NotFoundInBatch(..) => {
+                ApiError::NotFound(error.to_string())
+            }
+            StoreError::Invalid { field, message } => ApiError::invalid(field, message),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Corrupt(_) | StoreError::Database(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(format!("blocking task failed: {error}"))
+    }
+}

@@ -1,0 +1,242 @@
+//! Cross-cutting request handling: request ids, trailing slashes,
+//! idempotency keys, the fallback for unknown routes.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use fieldopt_store::idempotency::{self, KeyState};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::state::AppState;
+
+/// Header carrying the request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Header carrying the idempotency key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// Middleware: echoes the client's `X-Request-Id` (if sane) or makes one,
+/// on every response.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| acceptable_request_id(v))
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII")
+        });
+    let mut response = next.call(req).await?;
+    response.headers_mut().insert(REQUEST_ID, id);
+    Ok(response)
+}
+
+/// Middleware: `/api/v1/jobs/` is the same resource as `/api/v1/jobs`.
+pub async fn trim_trailing_slash(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = req.path();
+    if path.len() > 1 && path.ends_with('/') && path.starts_with("/api/") {
+        let trimmed = path.trim_end_matches('/');
+        let new_path = match req.query_string() {
+            "" => trimmed.to_string(),
+            query => format!("{trimmed}?{query}"),
+        };
+        if let Ok(uri) = new_path.parse::<Uri>() {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
+        }
+    }
+    next.call(req).await
+}
+
+fn fingerprint(method: &Method, uri: &Uri, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_str());
+    hasher.update([0]);
+    hasher.update(uri.path().trim_end_matches('/'));
+    hasher.update([0]);
+    hasher.update(uri.query().unwrap_or_default());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn replay(req: ServiceRequest, status: u16, body: String) -> ServiceResponse<BoxBody> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    if status != StatusCode::NO_CONTENT {
+        let content_type = if status.is_success() { "application/json" } else { PROBLEM_JSON };
+        response.insert_header((header::CONTENT_TYPE, content_type));
+    }
+    response.insert_header(("Idempotent-Replayed", "true"));
+    req.into_response(response.body(body))
+}
+
+fn refuse(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(error.error_response())
+}
+
+/// Middleware for POSTs with an `Idempotency-Key`: the first response is
+/// stored for 24 hours and given again to a retry with the same body; the
+/// same key with another request is 422.
+pub async fn idempotency_keys(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let key = match req.headers().get(&IDEMPOTENCY_KEY) {
+        Some(key) if req.method() == Method::POST => key.clone(),
+        _ => return next.call(req).await,
+    };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            k.to_string()
+        }
+        _ => {
+            let error = ApiError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            );
+            return Ok(refuse(req, error));
+        }
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = ApiError::PayloadTooLarge("Request body is larger than 1048576 bytes".into());
+            return Ok(refuse(req, error));
+        }
+    };
+    let hash = fingerprint(req.method(), req.uri(), &body);
+    req.set_payload(Payload::from(body));
+
+    let reserve_key = key.clone();
+    let reserve_hash = hash.clone();
+    let known = state
+        .write(move |conn, now| idempotency::reserve(conn, &reserve_key, &reserve_hash, now))
+        .await;
+    let mismatch = || {
+        ApiError::Unprocessable("Idempotency-Key was already used with a different request".into())
+    };
+    match known {
+        Err(error) => return Ok(refuse(req, error)),
+        Ok(KeyState::Completed { request_hash, status_code, body }) => {
+            return Ok(if request_hash == hash {
+                replay(req, status_code, body)
+            } else {
+                refuse(req, mismatch())
+            });
+        }
+        Ok(KeyState::InFlight { request_hash }) => {
+            let error = if request_hash == hash {
+                ApiError::Conflict("A request with this Idempotency-Key is still in progress".into())
+            } else {
+                mismatch()
+            };
+            return Ok(refuse(req, error));
+        }
+        Ok(KeyState::Reserved) => {}
+    }
+
+    let response = next.call(req).await?;
+    let (request, response) = response.into_parts();
+    let status = response.status();
+    let (head, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let outcome = if status.is_server_error() {
+        state.write(move |conn, _| idempotency::release(conn, &key)).await
+    } else {
+        let code = status.as_u16();
+        state
+            .write(move |conn, _| idempotency::complete(conn, &key, code, &text))
+            .await
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(%error, "could not store the idempotent response");
+    }
+    Ok(ServiceResponse::new(request, head.set_body(bytes).map_into_boxed_body()))
+}
+
+/// The routes the application serves, for telling 405 from 404.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<(Vec<String>, Vec<Method>)>,
+}
+
+impl RouteTable {
+    /// The paths and methods of the OpenAPI document.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.trim_matches('/').split('/').map(str::to_string).collect();
+                let methods = [
+                    (&item.get, Method::GET),
+                    (&item.post, Method::POST),
+                    (&item.put, Method::PUT),
+                    (&item.patch, Method::PATCH),
+                    (&item.delete, Method::DELETE),
+                ]
+                .into_iter()
+                .filter(|(op, _)| op.is_some())
+                .map(|(_, m)| m)
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// Methods allowed on `path`, empty when the path is unknown.
+    pub fn allowed(&self, path: &str) -> Vec<Method> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut allowed: Vec<Method> = Vec::new();
+        for (pattern, methods) in &self.routes {
+            let matches = pattern.len() == segments.len()
+                && pattern.iter().zip(&segments).all(|(p, s)| {
+                    p == s || (p.starts_with('{') && p.ends_with('}') && !s.is_empty())
+                });
+            if matches {
+                for method in methods {
+                    if !allowed.contains(method) {
+                        allowed.push(method.clone());
+                    }
+                }
+            }
+        }
+        allowed
+    }
+}
+
+/// Fallback for requests no route took: 405 with `Allow` on a known path,
+/// else 404.
+pub async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    let allowed = routes.allowed(req.path());
+    Err(if allowed.is_empty() || allowed.contains(req.method()) {
+        ApiError::NotFound(format!("No route for {} {}", req.method(), req.path()))
+    } else {
+        ApiError::MethodNotAllowed(allowed)
+    })
+}

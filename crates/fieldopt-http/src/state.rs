@@ -1,0 +1,97 @@
+//! What every handler shares: the pool, settings, metrics.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, NaiveDate, Utc};
+use fieldopt_store::{DbConn, DbPool, StoreResult, write_transaction};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Settings of the API that come from configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Average travel speed for ETAs and planning, km/h.
+    pub speed_kmh: f64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self { speed_kmh: 40.0 }
+    }
+}
+
+/// Shared state of the application (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pool: DbPool,
+    settings: Arc<ApiSettings>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// Today's date in UTC, the default workload date.
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+impl AppState {
+    /// State over a pool.
+    pub fn new(pool: DbPool, settings: ApiSettings) -> Self {
+        Self {
+            metrics: Arc::new(Metrics::new(pool.clone())),
+            pool,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ApiSettings {
+        &self.settings
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Runs read-only database work on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            fieldopt_store::read_transaction(&mut conn, work)
+        })
+        .await?
+        .map_err(ApiError::from)
+    }
+
+    /// Runs database work in one write transaction on the blocking pool,
+    /// passing the request's timestamp.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        mut work: impl FnMut(&mut DbConn, DateTime<Utc>) -> StoreResult<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let pool = self.pool.clone();
+        let now = fieldopt_store::now();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            write_transaction(&mut conn, |conn| work(conn, now))
+        })
+        .await?
+        .map_err(ApiError::from)
+    }
+}

@@ -1,0 +1,445 @@
+//! `/technicians`: the people who do the jobs.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use fieldopt_domain::{
+    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician,
+    TechnicianId, TimeWindow, parse_unique,
+};
+use fieldopt_store::technicians::{
+    self, NewTechnician, TechnicianChanges, TechnicianFilter, TechnicianWithLoad,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonBody, nullable, optional, page, parse_date};
+use crate::state::{AppState, today};
+use crate::wire::{TechnicianStatusWire, field, field_opt};
+
+/// A technician as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Technician, example = json!({
+    "id": 1, "name": "Miles Davis", "status": "available", "phone": "555-0101",
+    "email": null, "skills": ["install", "repair"], "areas": ["manhattan"],
+    "capacity": 4, "current_workload": 2, "shift_start": "08:00", "shift_end": "17:00",
+    "home_latitude": 40.7128, "home_longitude": -74.006, "latitude": null,
+    "longitude": null, "location_updated_at": null,
+    "created_at": "2026-04-11T14:30:00Z", "updated_at": "2026-04-11T14:30:00Z"
+}))]
+pub struct TechnicianResponse {
+    id: i64,
+    name: String,
+    status: TechnicianStatusWire,
+    phone: Option<String>,
+    email: Option<String>,
+    skills: Vec<String>,
+    areas: Vec<String>,
+    capacity: u32,
+    /// Active jobs on the workload date (`?date=`, default today UTC).
+    current_workload: u32,
+    /// `HH:MM`.
+    shift_start: String,
+    /// `HH:MM`.
+    shift_end: String,
+    home_latitude: Option<f64>,
+    home_longitude: Option<f64>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    location_updated_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<TechnicianWithLoad> for TechnicianResponse {
+    fn from(value: TechnicianWithLoad) -> Self {
+        let t: Technician = value.technician;
+        TechnicianResponse {
+            id: t.id.0,
+            name: t.name.to_string(),
+            status: t.status.into(),
+            phone: t.phone.map(|p| p.to_string()),
+            email: t.email.map(|e| e.to_string()),
+            skills: t.skills.iter().map(ToString::to_string).collect(),
+            areas: t.areas.iter().map(ToString::to_string).collect(),
+            capacity: t.capacity.get(),
+            current_workload: value.current_workload,
+            shift_start: t.shift.start().to_string(),
+            shift_end: t.shift.end().to_string(),
+            home_latitude: t.home.map(GeoPoint::latitude),
+            home_longitude: t.home.map(GeoPoint::longitude),
+            latitude: t.position.map(GeoPoint::latitude),
+            longitude: t.position.map(GeoPoint::longitude),
+            location_updated_at: t.location_updated_at,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// Body of `POST /technicians/`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "John Coltrane", "phone": "555-0102", "status": "available",
+    "skills": ["repair", "maintenance"]
+}))]
+pub struct CreateTechnician {
+    /// 1..=100 characters.
+    name: String,
+    /// Default `available`.
+    status: Option<TechnicianStatusWire>,
+    phone: Option<String>,
+    email: Option<String>,
+    /// Tokens of `[a-z0-9_-]`, 1..=40 characters, no duplicates.
+    skills: Option<Vec<String>>,
+    /// Areas covered; empty (default) means every area.
+    areas: Option<Vec<String>>,
+    /// 1..=50, default 4.
+    capacity: Option<i64>,
+    /// `HH:MM`, default `08:00`.
+    shift_start: Option<String>,
+    /// `HH:MM`, default `17:00`.
+    shift_end: Option<String>,
+    home_latitude: Option<f64>,
+    home_longitude: Option<f64>,
+}
+
+fn parse_skills(name: &str, skills: Vec<String>) -> Result<Vec<Skill>, ApiError> {
+    field(name, parse_unique(skills, Skill::parse))
+}
+
+fn parse_areas(areas: Vec<String>) -> Result<Vec<Area>, ApiError> {
+    field("areas", parse_unique(areas, Area::parse))
+}
+
+fn parse_home(lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>, ApiError> {
+    field("home_latitude", GeoPoint::from_optional(lat, lon))
+}
+
+impl CreateTechnician {
+    fn into_new(self) -> Result<NewTechnician, ApiError> {
+        let default_shift = Technician::default_shift();
+        let start = field_opt("shift_start", self.shift_start, |s| ClockTime::parse(&s))?
+            .unwrap_or(default_shift.start());
+        let end = field_opt("shift_end", self.shift_end, |s| ClockTime::parse(&s))?
+            .unwrap_or(default_shift.end());
+        Ok(NewTechnician {
+            name: field("name", PersonName::parse(self.name))?,
+            status: self.status.map_or(fieldopt_domain::TechnicianStatus::Available, Into::into),
+            phone: field_opt("phone", self.phone, Phone::parse)?,
+            email: field_opt("email", self.email, Email::parse_address)?,
+            skills: parse_skills("skills", self.skills.unwrap_or_default())?,
+            areas: parse_areas(self.areas.unwrap_or_default())?,
+            capacity: field_opt("capacity", self.capacity, Capacity::new)?.unwrap_or_default(),
+            shift: field("shift_start", TimeWindow::new(start, end))?,
+            home: parse_home(self.home_latitude, self.home_longitude)?,
+        })
+    }
+}
+
+/// Body of `PATCH /technicians/{id}`; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"capacity": 6, "skills": ["install", "repair", "fiber"]}))]
+pub struct UpdateTechnician {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    skills: Option<Vec<String>>,
+    areas: Option<Vec<String>>,
+    capacity: Option<i64>,
+    shift_start: Option<String>,
+    shift_end: Option<String>,
+    /// Give both home coordinates, or `null` for both to clear them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>)]
+    home_latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>)]
+    home_longitude: Option<Option<f64>>,
+}
+
+impl UpdateTechnician {
+    fn into_changes(self) -> Result<TechnicianChanges, ApiError> {
+        let home = match (self.home_latitude, self.home_longitude) {
+            (None, None) => None,
+            (Some(lat), Some(lon)) => Some(parse_home(lat, lon)?),
+            _ => {
+                return Err(ApiError::invalid(
+                    "home_latitude",
+                    "home_latitude and home_longitude must be changed together",
+                ));
+            }
+        };
+        Ok(TechnicianChanges {
+            name: field_opt("name", self.name, PersonName::parse)?,
+            phone: self.phone.map(|p| field_opt("phone", p, Phone::parse)).transpose()?,
+            email: self.email.map(|e| field_opt("email", e, Email::parse_address)).transpose()?,
+            skills: self.skills.map(|s| parse_skills("skills", s)).transpose()?,
+            areas: self.areas.map(parse_areas).transpose()?,
+            capacity: field_opt("capacity", self.capacity, Capacity::new)?,
+            shift_start: field_opt("shift_start", self.shift_start, |s| ClockTime::parse(&s))?,
+            shift_end: field_opt("shift_end", self.shift_end, |s| ClockTime::parse(&s))?,
+            home,
+        })
+    }
+}
+
+/// Body of `PATCH /technicians/{id}/status`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "on_break"}))]
+pub struct UpdateTechnicianStatus {
+    status: TechnicianStatusWire,
+}
+
+/// Body of `PATCH /technicians/{id}/location`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"latitude": 40.7128, "longitude": -74.0060}))]
+pub struct UpdateTechnicianLocation {
+    latitude: f64,
+    longitude: f64,
+}
+
+/// Filters and paging of the technician list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TechnicianListQuery {
+    /// Only technicians with this status.
+    #[param(value_type = Option<TechnicianStatusWire>)]
+    status: Option<String>,
+    /// Only technicians having this skill.
+    skill: Option<String>,
+    /// Only technicians covering this area (those with no areas cover all).
+    area: Option<String>,
+    /// Workload date `YYYY-MM-DD`, default today (UTC).
+    #[param(value_type = Option<String>, format = Date)]
+    date: Option<String>,
+    /// 1..=5000, default 500.
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// Default 0.
+    #[param(value_type = Option<i64>)]
+    offset: Option<String>,
+}
+
+/// The workload date of a single-technician request.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WorkloadDateQuery {
+    /// Workload date `YYYY-MM-DD`, default today (UTC).
+    #[param(value_type = Option<String>, format = Date)]
+    date: Option<String>,
+}
+
+impl WorkloadDateQuery {
+    fn date(&self) -> Result<chrono::NaiveDate, ApiError> {
+        Ok(optional(&self.date, |v| parse_date("date", v))?.unwrap_or_else(today))
+    }
+}
+
+/// List technicians.
+#[utoipa::path(
+    tag = "technicians",
+    params(TechnicianListQuery),
+    responses(
+        (status = 200, description = "One page of technicians, by id", body = [TechnicianResponse],
+            headers(("X-Total-Count" = i64, description = "Matching technicians before paging"))),
+        (status = 400, description = "Invalid filter or paging value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/technicians")]
+pub async fn list_technicians(
+    state: web::Data<AppState>,
+    query: web::Query<TechnicianListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = TechnicianFilter {
+        status: optional(&query.status, |v| field("status", v.parse()))?,
+        skill: optional(&query.skill, |v| field("skill", Skill::parse(v)))?,
+        area: optional(&query.area, |v| field("area", Area::parse(v)))?,
+    };
+    let date = optional(&query.date, |v| parse_date("date", v))?.unwrap_or_else(today);
+    let page = page(&query.limit, &query.offset)?;
+    let listed = state
+        .read(move |conn| technicians::list(conn, &filter, date, page))
+        .await?;
+    let items: Vec<TechnicianResponse> = listed.items.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", listed.total))
+        .json(items))
+}
+
+/// Get one technician.
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id"), WorkloadDateQuery),
+    responses(
+        (status = 200, description = "The technician", body = TechnicianResponse),
+        (status = 400, description = "Invalid id or date", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/technicians/{id}")]
+pub async fn get_technician(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    query: web::Query<WorkloadDateQuery>,
+) -> Result<web::Json<TechnicianResponse>, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    let date = query.date()?;
+    let found = state
+        .read(move |conn| technicians::find_with_load(conn, id, date))
+        .await?;
+    Ok(web::Json(found.into()))
+}
+
+/// Create a technician.
+#[utoipa::path(
+    tag = "technicians",
+    request_body = CreateTechnician,
+    responses(
+        (status = 201, description = "Created", body = TechnicianResponse),
+        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/technicians")]
+pub async fn create_technician(
+    state: web::Data<AppState>,
+    body: JsonBody<CreateTechnician>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.0.into_new()?;
+    let date = today();
+    let created = state
+        .write(move |conn, now| {
+            let technician = technicians::create(conn, &new, now)?;
+            Ok(TechnicianWithLoad {
+                current_workload: fieldopt_store::workload::active_jobs_on(conn, technician.id, date)?,
+                technician,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(TechnicianResponse::from(created)))
+}
+
+async fn respond_with(
+    state: &AppState,
+    id: TechnicianId,
+    technician: Technician,
+) -> Result<web::Json<TechnicianResponse>, ApiError> {
+    let date = today();
+    let current_workload = state
+        .read(move |conn| fieldopt_store::workload::active_jobs_on(conn, id, date))
+        .await?;
+    Ok(web::Json(
+        TechnicianWithLoad {
+            technician,
+            current_workload,
+        }
+        .into(),
+    ))
+}
+
+/// Update a technician's details.
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id")),
+    request_body = UpdateTechnician,
+    responses(
+        (status = 200, description = "Updated", body = TechnicianResponse),
+        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/technicians/{id}")]
+pub async fn update_technician(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateTechnician>,
+) -> Result<web::Json<TechnicianResponse>, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    let changes = body.0.into_changes()?;
+    let updated = state
+        .write(move |conn, now| technicians::update(conn, id, &changes, now))
+        .await?;
+    respond_with(&state, id, updated).await
+}
+
+/// Set a technician's status.
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id")),
+    request_body = UpdateTechnicianStatus,
+    responses(
+        (status = 200, description = "Updated", body = TechnicianResponse),
+        (status = 400, description = "Invalid status", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/technicians/{id}/status")]
+pub async fn update_technician_status(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateTechnicianStatus>,
+) -> Result<web::Json<TechnicianResponse>, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    let status = body.0.status.into();
+    let updated = state
+        .write(move |conn, now| technicians::set_status(conn, id, status, now))
+        .await?;
+    respond_with(&state, id, updated).await
+}
+
+/// Record a technician's position.
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id")),
+    request_body = UpdateTechnicianLocation,
+    responses(
+        (status = 200, description = "Updated", body = TechnicianResponse),
+        (status = 400, description = "Invalid coordinates", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/technicians/{id}/location")]
+pub async fn update_technician_location(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateTechnicianLocation>,
+) -> Result<web::Json<TechnicianResponse>, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    let position = field("latitude", GeoPoint::new(body.0.latitude, body.0.longitude))?;
+    let updated = state
+        .write(move |conn, now| technicians::set_location(conn, id, position, now))
+        .await?;
+    respond_with(&state, id, updated).await
+}
+
+/// Delete a technician that holds no active job.
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The technician holds active jobs", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/technicians/{id}")]
+pub async fn delete_technician(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    state
+        .write(move |conn, now| technicians::delete(conn, id, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,91 @@
+//! Building and running the server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::HttpServer;
+use anyhow::{Context, bail};
+use fieldopt_http::{ApiSettings, AppState};
+use fieldopt_store::{DatabaseTarget, DbPool, PoolOptions, build_pool, run_migrations};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+
+/// Opens the pool for the configured database.
+pub fn connect(settings: &Settings) -> anyhow::Result<DbPool> {
+    let target = DatabaseTarget::parse(&settings.database_url)
+        .map_err(|e| anyhow::anyhow!("invalid --database-url: {e}"))?;
+    let backend = target.backend_name();
+    let pool = build_pool(PoolOptions {
+        max_size: settings.pool_size,
+        ..PoolOptions::new(target)
+    })
+    .with_context(|| format!("cannot connect to the {backend} database"))?;
+    Ok(pool)
+}
+
+/// Runs pending migrations; returns how many ran.
+pub fn migrate(pool: &DbPool) -> anyhow::Result<usize> {
+    let mut conn = pool.get().context("no database connection for migrations")?;
+    Ok(run_migrations(&mut conn)?)
+}
+
+/// A bound, migrated, ready-to-run server.
+pub struct Application {
+    port: u16,
+    pool: DbPool,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects, migrates, binds (port 0 picks a free port) and prepares the
+    /// server. Without authentication (development mode) it only listens on
+    /// a loopback address.
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        if !settings.bind.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {}: without authentication fieldopt runs in development \
+                 mode and serves loopback addresses only",
+                settings.bind
+            );
+        }
+        let pool = connect(&settings)?;
+        let ran = migrate(&pool)?;
+        tracing::info!(migrations.ran = ran, "database ready");
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState::new(pool.clone(), ApiSettings { speed_kmh: settings.speed_kmh });
+        let mut server = HttpServer::new(move || {
+            fieldopt_http::app(state.clone()).wrap(TracingLogger::default())
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(address = %settings.bind.ip(), port, "serving");
+        Ok(Self { port, pool, server })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database pool the server uses.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -174,8 +174,15 @@ mod tests {
 
     #[test]
     fn a_fitting_technician_passes_every_check() {
-        let job = job(1).skills(&["install"]).area("north").slot("09:00-11:00").build();
-        let tech = technician(1).skills(&["install", "repair"]).areas(&["north"]).build();
+        let job = job(1)
+            .skills(&["install"])
+            .area("north")
+            .slot("09:00-11:00")
+            .build();
+        let tech = technician(1)
+            .skills(&["install", "repair"])
+            .areas(&["north"])
+            .build();
         let answer = evaluate(&job, &tech, load(0, 0));
         assert!(answer.can_do(), "{:?}", answer.reasons());
         assert!(answer.area_ok && answer.capacity_ok && answer.status_ok && answer.time_ok);
@@ -199,19 +206,149 @@ mod tests {
         let base_job = || job(1).skills(&["install"]);
         let base_tech = || technician(1).skills(&["install"]);
         let cases = [
-            Case { name: "missing skills", job: job(1).skills(&["install", "fiber", "ladder"]).build(), tech: base_tech().build(), load: load(0, 0), missing: 2, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "no areas covers all", job: base_job().area("x").build(), tech: base_tech().build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "wrong area", job: base_job().area("x").build(), tech: base_tech().areas(&["y"]).build(), load: load(0, 0), missing: 0, area_ok: false, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "job without area", job: base_job().build(), tech: base_tech().areas(&["y"]).build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "full day", job: base_job().build(), tech: base_tech().capacity(2).build(), load: load(2, 120), missing: 0, area_ok: true, capacity_ok: false, status_ok: true, time_ok: true },
-            Case { name: "one slot left", job: base_job().build(), tech: base_tech().capacity(2).build(), load: load(1, 60), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "on break", job: base_job().build(), tech: base_tech().status(OnBreak).build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: false, time_ok: true },
-            Case { name: "off duty", job: base_job().build(), tech: base_tech().status(OffDuty).build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: false, time_ok: true },
-            Case { name: "assigned still works", job: base_job().build(), tech: base_tech().status(Assigned).build(), load: load(1, 60), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "slot before shift", job: base_job().slot("06:00-08:00").build(), tech: base_tech().build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: false },
-            Case { name: "slot overlapping shift start", job: base_job().slot("07:00-08:30").build(), tech: base_tech().build(), load: load(0, 0), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
-            Case { name: "shift minutes used up", job: base_job().duration(120).build(), tech: base_tech().capacity(10).build(), load: load(3, 480), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: false },
-            Case { name: "exactly fits", job: base_job().duration(60).build(), tech: base_tech().capacity(10).build(), load: load(3, 480), missing: 0, area_ok: true, capacity_ok: true, status_ok: true, time_ok: true },
+            Case {
+                name: "missing skills",
+                job: job(1).skills(&["install", "fiber", "ladder"]).build(),
+                tech: base_tech().build(),
+                load: load(0, 0),
+                missing: 2,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "no areas covers all",
+                job: base_job().area("x").build(),
+                tech: base_tech().build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "wrong area",
+                job: base_job().area("x").build(),
+                tech: base_tech().areas(&["y"]).build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: false,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "job without area",
+                job: base_job().build(),
+                tech: base_tech().areas(&["y"]).build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "full day",
+                job: base_job().build(),
+                tech: base_tech().capacity(2).build(),
+                load: load(2, 120),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: false,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "one slot left",
+                job: base_job().build(),
+                tech: base_tech().capacity(2).build(),
+                load: load(1, 60),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "on break",
+                job: base_job().build(),
+                tech: base_tech().status(OnBreak).build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: false,
+                time_ok: true,
+            },
+            Case {
+                name: "off duty",
+                job: base_job().build(),
+                tech: base_tech().status(OffDuty).build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: false,
+                time_ok: true,
+            },
+            Case {
+                name: "assigned still works",
+                job: base_job().build(),
+                tech: base_tech().status(Assigned).build(),
+                load: load(1, 60),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "slot before shift",
+                job: base_job().slot("06:00-08:00").build(),
+                tech: base_tech().build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: false,
+            },
+            Case {
+                name: "slot overlapping shift start",
+                job: base_job().slot("07:00-08:30").build(),
+                tech: base_tech().build(),
+                load: load(0, 0),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
+            Case {
+                name: "shift minutes used up",
+                job: base_job().duration(120).build(),
+                tech: base_tech().capacity(10).build(),
+                load: load(3, 480),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: false,
+            },
+            Case {
+                name: "exactly fits",
+                job: base_job().duration(60).build(),
+                tech: base_tech().capacity(10).build(),
+                load: load(3, 480),
+                missing: 0,
+                area_ok: true,
+                capacity_ok: true,
+                status_ok: true,
+                time_ok: true,
+            },
         ];
         for case in cases {
             let answer = evaluate(&case.job, &case.tech, case.load);
@@ -220,15 +357,28 @@ mod tests {
             assert_eq!(answer.capacity_ok, case.capacity_ok, "{}", case.name);
             assert_eq!(answer.status_ok, case.status_ok, "{}", case.name);
             assert_eq!(answer.time_ok, case.time_ok, "{}", case.name);
-            let all_ok = case.missing == 0 && case.area_ok && case.capacity_ok && case.status_ok && case.time_ok;
+            let all_ok = case.missing == 0
+                && case.area_ok
+                && case.capacity_ok
+                && case.status_ok
+                && case.time_ok;
             assert_eq!(answer.can_do(), all_ok, "{}", case.name);
         }
     }
 
     #[test]
     fn every_failure_is_reported() {
-        let job = job(1).skills(&["fiber"]).area("north").slot("05:00-06:00").duration(600).build();
-        let tech = technician(1).areas(&["south"]).status(TechnicianStatus::OffDuty).capacity(1).build();
+        let job = job(1)
+            .skills(&["fiber"])
+            .area("north")
+            .slot("05:00-06:00")
+            .duration(600)
+            .build();
+        let tech = technician(1)
+            .areas(&["south"])
+            .status(TechnicianStatus::OffDuty)
+            .capacity(1)
+            .build();
         let answer = evaluate(&job, &tech, load(1, 60));
         assert_eq!(
             answer.reasons(),
@@ -247,9 +397,17 @@ mod tests {
     fn distance_prefers_current_position_over_home() {
         let job = job(1).location(40.0, -74.0).build();
         let at_home = technician(1).home(40.0, -74.0).build();
-        let moved = technician(2).home(40.0, -74.0).position(41.0, -74.0).build();
-        assert_eq!(evaluate(&job, &at_home, DayLoad::default()).distance_km, Some(0.0));
-        let d = evaluate(&job, &moved, DayLoad::default()).distance_km.unwrap();
+        let moved = technician(2)
+            .home(40.0, -74.0)
+            .position(41.0, -74.0)
+            .build();
+        assert_eq!(
+            evaluate(&job, &at_home, DayLoad::default()).distance_km,
+            Some(0.0)
+        );
+        let d = evaluate(&job, &moved, DayLoad::default())
+            .distance_km
+            .unwrap();
         assert!((d - 111.2).abs() < 0.5, "{d}");
     }
 }

@@ -199,7 +199,10 @@ impl TechnicianStatus {
 
     /// Whether a technician in this status can take work (can-do `status_ok`).
     pub const fn takes_work(self) -> bool {
-        matches!(self, TechnicianStatus::Available | TechnicianStatus::Assigned)
+        matches!(
+            self,
+            TechnicianStatus::Available | TechnicianStatus::Assigned
+        )
     }
 }
 
@@ -238,7 +241,11 @@ mod tests {
 
     #[test]
     fn final_states_accept_nothing() {
-        for status in [JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled] {
+        for status in [
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
             assert!(status.is_final());
             for &action in JobAction::ALL {
                 assert!(status.apply(action).is_err());

@@ -51,7 +51,10 @@ impl TechnicianBuilder {
     }
     /// Sets the areas.
     pub fn areas(mut self, names: &[&str]) -> Self {
-        self.0.areas = names.iter().map(|a| Area::parse(*a).expect("valid area")).collect();
+        self.0.areas = names
+            .iter()
+            .map(|a| Area::parse(*a).expect("valid area"))
+            .collect();
         self.0.areas.sort();
         self
     }

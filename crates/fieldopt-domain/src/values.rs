@@ -122,7 +122,9 @@ impl Email {
         let email = Self::parse(value)?;
         match email.0.split_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(email),
-            _ => Err(DomainError::invalid("must be an e-mail address like name@example.com")),
+            _ => Err(DomainError::invalid(
+                "must be an e-mail address like name@example.com",
+            )),
         }
     }
 }
@@ -194,13 +196,16 @@ impl ClockTime {
 
     /// Parses `HH:MM` on the 24-hour clock (two digits each).
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::invalid(format!("{value:?} is not a time of day (expected HH:MM)"));
+        let bad =
+            || DomainError::invalid(format!("{value:?} is not a time of day (expected HH:MM)"));
         let bytes = value.as_bytes();
         if bytes.len() != 5 || bytes[2] != b':' {
             return Err(bad());
         }
         let two_digits = |s: &str| -> Option<u32> {
-            s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?
+            s.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| s.parse().ok())?
         };
         let hours = two_digits(&value[0..2]).ok_or_else(bad)?;
         let minutes = two_digits(&value[3..5]).ok_or_else(bad)?;
@@ -243,7 +248,9 @@ impl TimeWindow {
     /// Parses a time slot `HH:MM-HH:MM`.
     pub fn parse_slot(value: &str) -> Result<Self, DomainError> {
         let (start, end) = value.split_once('-').ok_or_else(|| {
-            DomainError::invalid(format!("{value:?} is not a time slot (expected HH:MM-HH:MM)"))
+            DomainError::invalid(format!(
+                "{value:?} is not a time slot (expected HH:MM-HH:MM)"
+            ))
         })?;
         Self::new(ClockTime::parse(start)?, ClockTime::parse(end)?)
     }
@@ -423,7 +430,10 @@ mod tests {
     #[test]
     fn unique_lists_reject_duplicates_and_sort() {
         let parsed = parse_unique(["b".to_string(), "a".to_string()], Skill::parse).unwrap();
-        assert_eq!(parsed, vec![Skill::parse("a").unwrap(), Skill::parse("b").unwrap()]);
+        assert_eq!(
+            parsed,
+            vec![Skill::parse("a").unwrap(), Skill::parse("b").unwrap()]
+        );
         let err = parse_unique(["a".to_string(), "a".to_string()], Skill::parse).unwrap_err();
         assert_eq!(err, DomainError::Duplicate("a".into()));
     }
@@ -443,7 +453,11 @@ mod tests {
             ("", None),
         ];
         for (input, minutes) in cases {
-            assert_eq!(ClockTime::parse(input).ok().map(ClockTime::minutes), minutes, "{input:?}");
+            assert_eq!(
+                ClockTime::parse(input).ok().map(ClockTime::minutes),
+                minutes,
+                "{input:?}"
+            );
         }
         assert_eq!(ClockTime::parse("07:05").unwrap().to_string(), "07:05");
     }
@@ -507,11 +521,19 @@ mod tests {
         // One degree along a meridian is pi * R / 180 = 111.195 km.
         let a = GeoPoint::new(40.0, -74.0).unwrap();
         let b = GeoPoint::new(41.0, -74.0).unwrap();
-        assert!((a.distance_km(b) - 111.195).abs() < 0.001, "{}", a.distance_km(b));
+        assert!(
+            (a.distance_km(b) - 111.195).abs() < 0.001,
+            "{}",
+            a.distance_km(b)
+        );
         // A quarter of the equator.
         let c = GeoPoint::new(0.0, 0.0).unwrap();
         let d = GeoPoint::new(0.0, 90.0).unwrap();
-        assert!((c.distance_km(d) - 10_007.557).abs() < 0.01, "{}", c.distance_km(d));
+        assert!(
+            (c.distance_km(d) - 10_007.557).abs() < 0.01,
+            "{}",
+            c.distance_km(d)
+        );
         assert_eq!(a.distance_km(a), 0.0);
     }
 

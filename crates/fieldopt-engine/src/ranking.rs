@@ -163,8 +163,14 @@ mod tests {
     #[test]
     fn nearest_free_technician_wins_and_runners_up_follow() {
         let job = job(1).skills(&["install"]).location(40.75, -73.99).build();
-        let near = technician(3).skills(&["install"]).home(40.75, -73.99).build();
-        let far = technician(1).skills(&["install"]).home(40.85, -73.99).build();
+        let near = technician(3)
+            .skills(&["install"])
+            .home(40.75, -73.99)
+            .build();
+        let far = technician(1)
+            .skills(&["install"])
+            .home(40.85, -73.99)
+            .build();
         let unskilled = technician(2).home(40.75, -73.99).build();
         let ranking = rank_technicians(&job, &[free(&far), free(&unskilled), free(&near)]);
         let best = ranking.recommended.unwrap();
@@ -182,7 +188,13 @@ mod tests {
         let busy = technician(1).capacity(4).build();
         let idle = technician(2).capacity(4).build();
         let candidates = [
-            Candidate { technician: &busy, load: DayLoad { active_jobs: 3, active_minutes: 180 } },
+            Candidate {
+                technician: &busy,
+                load: DayLoad {
+                    active_jobs: 3,
+                    active_minutes: 180,
+                },
+            },
             free(&idle),
         ];
         let ranking = rank_technicians(&job, &candidates);
@@ -196,7 +208,11 @@ mod tests {
         let candidates: Vec<Candidate<'_>> = techs.iter().map(free).collect();
         let ranking = rank_technicians(&job, &candidates);
         assert_eq!(ranking.recommended.unwrap().technician.id.0, 1);
-        let ids: Vec<i64> = ranking.alternatives.iter().map(|s| s.technician.id.0).collect();
+        let ids: Vec<i64> = ranking
+            .alternatives
+            .iter()
+            .map(|s| s.technician.id.0)
+            .collect();
         assert_eq!(ids, vec![2, 3, 4, 5]);
     }
 
@@ -205,7 +221,10 @@ mod tests {
         let job = job(1).skills(&["fiber"]).area("north").build();
         let a = technician(1).build();
         let b = technician(2).skills(&["fiber"]).areas(&["south"]).build();
-        let c = technician(3).skills(&["fiber"]).status(TechnicianStatus::OffDuty).build();
+        let c = technician(3)
+            .skills(&["fiber"])
+            .status(TechnicianStatus::OffDuty)
+            .build();
         let ranking = rank_technicians(&job, &[free(&a), free(&b), free(&c)]);
         assert!(ranking.recommended.is_none());
         assert_eq!(
@@ -224,7 +243,14 @@ mod tests {
         let tech = technician(1).capacity(1).home(60.0, 100.0).build();
         let s = score(&tech, DayLoad::default(), Some(5000.0));
         assert!((0.0..=1.0).contains(&s));
-        let s = score(&tech, DayLoad { active_jobs: 5, active_minutes: 0 }, None);
+        let s = score(
+            &tech,
+            DayLoad {
+                active_jobs: 5,
+                active_minutes: 0,
+            },
+            None,
+        );
         assert!((0.0..=1.0).contains(&s));
         let _ = job;
     }

@@ -160,7 +160,11 @@ pub async fn create_assignment(
     state: web::Data<AppState>,
     body: JsonBody<CreateAssignment>,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateAssignment { job_id, technician_id, force } = body.0;
+    let CreateAssignment {
+        job_id,
+        technician_id,
+        force,
+    } = body.0;
     let assignment = state
         .write(move |conn, now| {
             assignments::assign(conn, JobId(job_id), TechnicianId(technician_id), force, now)
@@ -261,10 +265,20 @@ pub async fn reassign_job(
     state: web::Data<AppState>,
     body: JsonBody<Reassign>,
 ) -> Result<web::Json<AssignmentResponse>, ApiError> {
-    let Reassign { job_id, new_technician_id, force } = body.0;
+    let Reassign {
+        job_id,
+        new_technician_id,
+        force,
+    } = body.0;
     let assignment = state
         .write(move |conn, now| {
-            assignments::reassign(conn, JobId(job_id), TechnicianId(new_technician_id), force, now)
+            assignments::reassign(
+                conn,
+                JobId(job_id),
+                TechnicianId(new_technician_id),
+                force,
+                now,
+            )
         })
         .await?;
     Ok(web::Json(assignment.into()))
@@ -314,6 +328,8 @@ pub async fn get_job_assignment(
     job_id: web::Path<i64>,
 ) -> Result<web::Json<AssignmentResponse>, ApiError> {
     let job = JobId(job_id.into_inner());
-    let assignment = state.read(move |conn| assignments::for_job(conn, job)).await?;
+    let assignment = state
+        .read(move |conn| assignments::for_job(conn, job))
+        .await?;
     Ok(web::Json(assignment.into()))
 }

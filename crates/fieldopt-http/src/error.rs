@@ -131,7 +131,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
-            ApiError::Unavailable(cause) => tracing::warn!(error.cause = %cause, "database unavailable"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "database unavailable")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -156,7 +158,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
-            StoreError::Corrupt(_) | StoreError::Database(_) => ApiError::Internal(error.to_string()),
+            StoreError::Corrupt(_) | StoreError::Database(_) => {
+                ApiError::Internal(error.to_string())
+            }
         }
     }
 }

@@ -127,11 +127,17 @@ pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> acti
 
 /// Parses `YYYY-MM-DD`.
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
-    let valid_shape = value.len() == 10 && value.as_bytes()[4] == b'-' && value.as_bytes()[7] == b'-';
+    let valid_shape =
+        value.len() == 10 && value.as_bytes()[4] == b'-' && value.as_bytes()[7] == b'-';
     valid_shape
         .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
         .flatten()
-        .ok_or_else(|| ApiError::invalid(field, format!("{value:?} is not a date (expected YYYY-MM-DD)")))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!("{value:?} is not a date (expected YYYY-MM-DD)"),
+            )
+        })
 }
 
 /// Parses an optional query value with `parse`.
@@ -148,7 +154,12 @@ pub fn parse_int(field: &str, value: &str, min: i64, max: i64) -> Result<i64, Ap
         .parse::<i64>()
         .ok()
         .filter(|v| (min..=max).contains(v))
-        .ok_or_else(|| ApiError::invalid(field, format!("{value:?} is not an integer in {min}..={max}")))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!("{value:?} is not an integer in {min}..={max}"),
+            )
+        })
 }
 
 /// Builds a [`Page`] from `limit` (1..=5000, default 500) and `offset` (default 0).
@@ -156,7 +167,8 @@ pub fn page(limit: &Option<String>, offset: &Option<String>) -> Result<Page, Api
     let default = Page::default();
     Ok(Page {
         limit: optional(limit, |v| parse_int("limit", v, 1, 5000))?.unwrap_or(default.limit),
-        offset: optional(offset, |v| parse_int("offset", v, 0, i64::MAX))?.unwrap_or(default.offset),
+        offset: optional(offset, |v| parse_int("offset", v, 0, i64::MAX))?
+            .unwrap_or(default.offset),
     })
 }
 

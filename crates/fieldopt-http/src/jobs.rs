@@ -60,7 +60,11 @@ impl From<Job> for JobResponse {
             job_type: job.job_type.into(),
             customer: job.customer.to_string(),
             address: job.address.to_string(),
-            skills_required: job.skills_required.iter().map(ToString::to_string).collect(),
+            skills_required: job
+                .skills_required
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             status: job.status.into(),
             scheduled_date: job.scheduled_date,
             time_slot: job.time_slot.map(|s| s.to_string()),
@@ -137,9 +141,16 @@ impl CreateJob {
             scheduled_date: date_field("scheduled_date", self.scheduled_date)?,
             time_slot: slot_field(self.time_slot)?,
             priority: field_opt("priority", self.priority, Priority::new)?.unwrap_or_default(),
-            duration: field_opt("duration_minutes", self.duration_minutes, DurationMinutes::new)?
-                .unwrap_or_default(),
-            location: field("latitude", GeoPoint::from_optional(self.latitude, self.longitude))?,
+            duration: field_opt(
+                "duration_minutes",
+                self.duration_minutes,
+                DurationMinutes::new,
+            )?
+            .unwrap_or_default(),
+            location: field(
+                "latitude",
+                GeoPoint::from_optional(self.latitude, self.longitude),
+            )?,
             area: field_opt("area", self.area, Area::parse)?,
             notes: field_opt("notes", self.notes, Notes::parse)?,
         })
@@ -204,10 +215,20 @@ impl UpdateJob {
                 .transpose()?,
             time_slot: self.time_slot.map(slot_field).transpose()?,
             priority: field_opt("priority", self.priority, Priority::new)?,
-            duration: field_opt("duration_minutes", self.duration_minutes, DurationMinutes::new)?,
+            duration: field_opt(
+                "duration_minutes",
+                self.duration_minutes,
+                DurationMinutes::new,
+            )?,
             location,
-            area: self.area.map(|a| field_opt("area", a, Area::parse)).transpose()?,
-            notes: self.notes.map(|n| field_opt("notes", n, Notes::parse)).transpose()?,
+            area: self
+                .area
+                .map(|a| field_opt("area", a, Area::parse))
+                .transpose()?,
+            notes: self
+                .notes
+                .map(|n| field_opt("notes", n, Notes::parse))
+                .transpose()?,
             status: self.status.map(Into::into),
         })
     }
@@ -259,7 +280,8 @@ impl JobListQuery {
     fn filter(&self) -> Result<JobFilter, ApiError> {
         let customer = match &self.customer {
             Some(text) => {
-                fieldopt_domain::check_text(text, 1, 200).map_err(|e| ApiError::invalid("customer", e))?;
+                fieldopt_domain::check_text(text, 1, 200)
+                    .map_err(|e| ApiError::invalid("customer", e))?;
                 Some(text.clone())
             }
             None => None,
@@ -376,7 +398,9 @@ pub async fn list_jobs(
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.filter()?;
     let page = page(&query.limit, &query.offset)?;
-    let listed = state.read(move |conn| jobs::list(conn, &filter, page)).await?;
+    let listed = state
+        .read(move |conn| jobs::list(conn, &filter, page))
+        .await?;
     let items: Vec<JobResponse> = listed.items.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", listed.total))
@@ -446,7 +470,9 @@ pub async fn create_job(
     body: JsonBody<CreateJob>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.0.into_new()?;
-    let job = state.write(move |conn, now| jobs::create(conn, &new, now)).await?;
+    let job = state
+        .write(move |conn, now| jobs::create(conn, &new, now))
+        .await?;
     Ok(HttpResponse::Created().json(JobResponse::from(job)))
 }
 
@@ -501,7 +527,10 @@ async fn transition(
     )
 )]
 #[post("/jobs/{id}/start")]
-pub async fn start_job(state: web::Data<AppState>, id: web::Path<i64>) -> Result<web::Json<JobResponse>, ApiError> {
+pub async fn start_job(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<web::Json<JobResponse>, ApiError> {
     transition(&state, id.into_inner(), JobAction::Start, None).await
 }
 
@@ -516,7 +545,10 @@ pub async fn start_job(state: web::Data<AppState>, id: web::Path<i64>) -> Result
     )
 )]
 #[post("/jobs/{id}/complete")]
-pub async fn complete_job(state: web::Data<AppState>, id: web::Path<i64>) -> Result<web::Json<JobResponse>, ApiError> {
+pub async fn complete_job(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<web::Json<JobResponse>, ApiError> {
     transition(&state, id.into_inner(), JobAction::Complete, None).await
 }
 
@@ -573,7 +605,10 @@ pub async fn cancel_job(
     )
 )]
 #[delete("/jobs/{id}")]
-pub async fn delete_job(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_job(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let id = JobId(id.into_inner());
     state.write(move |conn, _| jobs::delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -636,7 +671,11 @@ pub async fn get_can_do(
         can_do: answer.can_do(),
         tech_id: tech_id.0,
         job_id: job.id.0,
-        missing_skills: answer.missing_skills.iter().map(ToString::to_string).collect(),
+        missing_skills: answer
+            .missing_skills
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         area_ok: answer.area_ok,
         capacity_ok: answer.capacity_ok,
         status_ok: answer.status_ok,

@@ -127,9 +127,11 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
             if has_body {
                 add("413", "Request body larger than 1 MiB");
             }
-            if operation.operation_id.as_deref().is_some_and(|id| {
-                !matches!(id, "get_health" | "get_readiness" | "get_metrics")
-            }) {
+            if operation
+                .operation_id
+                .as_deref()
+                .is_some_and(|id| !matches!(id, "get_health" | "get_readiness" | "get_metrics"))
+            {
                 add("405", "Known path, wrong method (see the Allow header)");
             }
         }
@@ -137,7 +139,9 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
             post.responses
                 .responses
                 .entry("422".to_string())
-                .or_insert_with(|| problem_response("Idempotency-Key reused with a different request"));
+                .or_insert_with(|| {
+                    problem_response("Idempotency-Key reused with a different request")
+                });
             let header = openapi::path::ParameterBuilder::new()
                 .name("Idempotency-Key")
                 .parameter_in(openapi::path::ParameterIn::Header)
@@ -147,7 +151,9 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                 ))
                 .schema(Some(openapi::ObjectBuilder::new().schema_type(openapi::Type::String)))
                 .build();
-            post.parameters.get_or_insert_with(Vec::new).push(RefOr::T(header));
+            post.parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(header));
         }
     }
 }
@@ -163,6 +169,16 @@ pub fn openapi() -> openapi::OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     add_common_responses(&mut doc);
     doc
+}
+
+/// The rendered OpenAPI document, served as is.
+#[derive(Debug, Clone)]
+struct OpenApiJson(String);
+
+async fn serve_openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
 }
 
 async fn redirect_to_docs() -> HttpResponse {
@@ -186,21 +202,26 @@ pub fn app(
 > {
     let doc = openapi();
     let routes = middleware::RouteTable::from_openapi(&doc);
+    let rendered = OpenApiJson(doc.to_json().expect("the document serialises"));
     let (app, _) = App::new()
         .into_utoipa_app()
         .app_data(web::Data::new(state))
         .app_data(web::Data::new(routes))
+        .app_data(web::Data::new(rendered))
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(extract::query_error))
         .app_data(web::PathConfig::default().error_handler(extract::path_error))
         .service(
             scope::scope("/api/v1")
                 .wrap(from_fn(middleware::idempotency_keys))
+                .route("/openapi.json", web::get().to(serve_openapi))
                 .configure(api_v1),
         )
         .configure(operations)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, doc))
+    let swagger =
+        SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
+    app.service(swagger)
         .route("/docs", web::get().to(redirect_to_docs))
         .default_service(web::to(middleware::fallback))
         .wrap(from_fn(metrics::track_requests))

@@ -7,7 +7,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use fieldopt_store::DbPool;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::state::AppState;
 
@@ -31,7 +33,10 @@ impl Metrics {
     pub fn new(pool: DbPool) -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
@@ -56,7 +61,9 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
         ] {
-            registry.register(collector).expect("metric registered once");
+            registry
+                .register(collector)
+                .expect("metric registered once");
         }
         Self {
             registry,
@@ -81,7 +88,9 @@ impl Metrics {
         let idle = i64::from(state.idle_connections);
         let open = i64::from(state.connections);
         self.pool_connections.with_label_values(&["idle"]).set(idle);
-        self.pool_connections.with_label_values(&["in_use"]).set(open - idle);
+        self.pool_connections
+            .with_label_values(&["in_use"])
+            .set(open - idle);
         self.pool_connections.with_label_values(&["max"]).set(max);
         let mut buffer = Vec::new();
         TextEncoder::new()

@@ -82,7 +82,11 @@ fn replay(req: ServiceRequest, status: u16, body: String) -> ServiceResponse<Box
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
     if status != StatusCode::NO_CONTENT {
-        let content_type = if status.is_success() { "application/json" } else { PROBLEM_JSON };
+        let content_type = if status.is_success() {
+            "application/json"
+        } else {
+            PROBLEM_JSON
+        };
         response.insert_header((header::CONTENT_TYPE, content_type));
     }
     response.insert_header(("Idempotent-Replayed", "true"));
@@ -122,7 +126,8 @@ pub async fn idempotency_keys(
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
         Err(_) => {
-            let error = ApiError::PayloadTooLarge("Request body is larger than 1048576 bytes".into());
+            let error =
+                ApiError::PayloadTooLarge("Request body is larger than 1048576 bytes".into());
             return Ok(refuse(req, error));
         }
     };
@@ -139,7 +144,11 @@ pub async fn idempotency_keys(
     };
     match known {
         Err(error) => return Ok(refuse(req, error)),
-        Ok(KeyState::Completed { request_hash, status_code, body }) => {
+        Ok(KeyState::Completed {
+            request_hash,
+            status_code,
+            body,
+        }) => {
             return Ok(if request_hash == hash {
                 replay(req, status_code, body)
             } else {
@@ -148,7 +157,9 @@ pub async fn idempotency_keys(
         }
         Ok(KeyState::InFlight { request_hash }) => {
             let error = if request_hash == hash {
-                ApiError::Conflict("A request with this Idempotency-Key is still in progress".into())
+                ApiError::Conflict(
+                    "A request with this Idempotency-Key is still in progress".into(),
+                )
             } else {
                 mismatch()
             };
@@ -164,7 +175,9 @@ pub async fn idempotency_keys(
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let outcome = if status.is_server_error() {
-        state.write(move |conn, _| idempotency::release(conn, &key)).await
+        state
+            .write(move |conn, _| idempotency::release(conn, &key))
+            .await
     } else {
         let code = status.as_u16();
         state
@@ -174,7 +187,10 @@ pub async fn idempotency_keys(
     if let Err(error) = outcome {
         tracing::warn!(%error, "could not store the idempotent response");
     }
-    Ok(ServiceResponse::new(request, head.set_body(bytes).map_into_boxed_body()))
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(bytes).map_into_boxed_body(),
+    ))
 }
 
 /// The routes the application serves, for telling 405 from 404.
@@ -191,7 +207,11 @@ impl RouteTable {
             .paths
             .iter()
             .map(|(path, item)| {
-                let segments = path.trim_matches('/').split('/').map(str::to_string).collect();
+                let segments = path
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_string)
+                    .collect();
                 let methods = [
                     (&item.get, Method::GET),
                     (&item.post, Method::POST),
@@ -232,7 +252,10 @@ impl RouteTable {
 
 /// Fallback for requests no route took: 405 with `Allow` on a known path,
 /// else 404.
-pub async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+pub async fn fallback(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
     let allowed = routes.allowed(req.path());
     Err(if allowed.is_empty() || allowed.contains(req.method()) {
         ApiError::NotFound(format!("No route for {} {}", req.method(), req.path()))

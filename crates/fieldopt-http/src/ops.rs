@@ -33,11 +33,18 @@ pub async fn get_health() -> web::Json<HealthResponse> {
     )
 )]
 #[get("/readyz")]
-pub async fn get_readiness(state: web::Data<AppState>) -> Result<web::Json<HealthResponse>, ApiError> {
-    state.read(fieldopt_store::ping).await.map_err(|error| match error {
-        ApiError::Unavailable(cause) | ApiError::Internal(cause) => ApiError::Unavailable(cause),
-        other => other,
-    })?;
+pub async fn get_readiness(
+    state: web::Data<AppState>,
+) -> Result<web::Json<HealthResponse>, ApiError> {
+    state
+        .read(fieldopt_store::ping)
+        .await
+        .map_err(|error| match error {
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+                ApiError::Unavailable(cause)
+            }
+            other => other,
+        })?;
     Ok(web::Json(HealthResponse { status: "ok" }))
 }
 

@@ -39,7 +39,12 @@ impl From<ScoredTechnician<'_>> for RecommendedTechnician {
         RecommendedTechnician {
             id: s.technician.id.0,
             name: s.technician.name.to_string(),
-            skills: s.technician.skills.iter().map(ToString::to_string).collect(),
+            skills: s
+                .technician
+                .skills
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             capacity_available: s.capacity_available,
             match_score: s.match_score,
             distance_km: s.distance_km.map(round_km),
@@ -65,7 +70,10 @@ pub struct RecommendationResponse {
     reason: Option<String>,
 }
 
-async fn recommend(state: &AppState, job_id: i64) -> Result<web::Json<RecommendationResponse>, ApiError> {
+async fn recommend(
+    state: &AppState,
+    job_id: i64,
+) -> Result<web::Json<RecommendationResponse>, ApiError> {
     let job_id = JobId(job_id);
     let today = today();
     let (job, techs, loads) = state

@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician,
-    TechnicianId, TimeWindow, parse_unique,
+    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician, TechnicianId,
+    TimeWindow, parse_unique,
 };
 use fieldopt_store::technicians::{
     self, NewTechnician, TechnicianChanges, TechnicianFilter, TechnicianWithLoad,
@@ -126,7 +126,9 @@ impl CreateTechnician {
             .unwrap_or(default_shift.end());
         Ok(NewTechnician {
             name: field("name", PersonName::parse(self.name))?,
-            status: self.status.map_or(fieldopt_domain::TechnicianStatus::Available, Into::into),
+            status: self
+                .status
+                .map_or(fieldopt_domain::TechnicianStatus::Available, Into::into),
             phone: field_opt("phone", self.phone, Phone::parse)?,
             email: field_opt("email", self.email, Email::parse_address)?,
             skills: parse_skills("skills", self.skills.unwrap_or_default())?,
@@ -178,8 +180,14 @@ impl UpdateTechnician {
         };
         Ok(TechnicianChanges {
             name: field_opt("name", self.name, PersonName::parse)?,
-            phone: self.phone.map(|p| field_opt("phone", p, Phone::parse)).transpose()?,
-            email: self.email.map(|e| field_opt("email", e, Email::parse_address)).transpose()?,
+            phone: self
+                .phone
+                .map(|p| field_opt("phone", p, Phone::parse))
+                .transpose()?,
+            email: self
+                .email
+                .map(|e| field_opt("email", e, Email::parse_address))
+                .transpose()?,
             skills: self.skills.map(|s| parse_skills("skills", s)).transpose()?,
             areas: self.areas.map(parse_areas).transpose()?,
             capacity: field_opt("capacity", self.capacity, Capacity::new)?,
@@ -321,7 +329,11 @@ pub async fn create_technician(
         .write(move |conn, now| {
             let technician = technicians::create(conn, &new, now)?;
             Ok(TechnicianWithLoad {
-                current_workload: fieldopt_store::workload::active_jobs_on(conn, technician.id, date)?,
+                current_workload: fieldopt_store::workload::active_jobs_on(
+                    conn,
+                    technician.id,
+                    date,
+                )?,
                 technician,
             })
         })

@@ -44,16 +44,31 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "FIELDOPT_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "FIELDOPT_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub bind: SocketAddr,
     /// `sqlite://PATH`, a plain path, `sqlite::memory:`, or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://fieldopt.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://fieldopt.db",
+        global = true
+    )]
     pub database_url: String,
     /// Most database connections (default: 8 for SQLite, 16 for PostgreSQL).
     #[arg(long, env = "FIELDOPT_POOL_SIZE", global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: Option<u32>,
     /// Average travel speed for ETAs and planning, km/h.
-    #[arg(long, env = "FIELDOPT_SPEED_KMH", default_value_t = 40.0, global = true)]
+    #[arg(
+        long,
+        env = "FIELDOPT_SPEED_KMH",
+        default_value_t = 40.0,
+        global = true
+    )]
     pub speed_kmh: f64,
     /// `pretty` or `json`.
     #[arg(long, env = "FIELDOPT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]

@@ -6,8 +6,8 @@
 use anyhow::{Context, bail};
 use chrono::{Days, NaiveDate};
 use fieldopt_domain::{
-    Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName,
-    Phone, Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
+    Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName, Phone,
+    Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
 };
 use fieldopt_store::jobs::{self, NewJob};
 use fieldopt_store::technicians::{self, NewTechnician};
@@ -27,25 +27,83 @@ const AREAS: [(&str, f64, f64); 5] = [
 ];
 
 const FIRST_NAMES: [&str; 20] = [
-    "Miles", "John", "Chet", "Ella", "Billie", "Thelonious", "Sonny", "Nina", "Herbie", "Wayne",
-    "Sarah", "Charles", "Dizzy", "Art", "Cannonball", "Dexter", "Horace", "Mary Lou", "Bud", "Abbey",
+    "Miles",
+    "John",
+    "Chet",
+    "Ella",
+    "Billie",
+    "Thelonious",
+    "Sonny",
+    "Nina",
+    "Herbie",
+    "Wayne",
+    "Sarah",
+    "Charles",
+    "Dizzy",
+    "Art",
+    "Cannonball",
+    "Dexter",
+    "Horace",
+    "Mary Lou",
+    "Bud",
+    "Abbey",
 ];
 const LAST_NAMES: [&str; 20] = [
-    "Davis", "Coltrane", "Baker", "Fitzgerald", "Holiday", "Monk", "Rollins", "Simone", "Hancock",
-    "Shorter", "Vaughan", "Mingus", "Gillespie", "Blakey", "Adderley", "Gordon", "Silver",
-    "Williams", "Powell", "Lincoln",
+    "Davis",
+    "Coltrane",
+    "Baker",
+    "Fitzgerald",
+    "Holiday",
+    "Monk",
+    "Rollins",
+    "Simone",
+    "Hancock",
+    "Shorter",
+    "Vaughan",
+    "Mingus",
+    "Gillespie",
+    "Blakey",
+    "Adderley",
+    "Gordon",
+    "Silver",
+    "Williams",
+    "Powell",
+    "Lincoln",
 ];
 const COMPANIES: [&str; 12] = [
-    "Acme Corp", "Hudson Deli", "Empire Dental", "Bright Loft Studio", "Bowery Books",
-    "Harbor Freight Co", "Liberty Bakery", "Queensboro Gym", "Union Square Law", "Pier 17 Cafe",
-    "Astoria Florist", "Flatiron Labs",
+    "Acme Corp",
+    "Hudson Deli",
+    "Empire Dental",
+    "Bright Loft Studio",
+    "Bowery Books",
+    "Harbor Freight Co",
+    "Liberty Bakery",
+    "Queensboro Gym",
+    "Union Square Law",
+    "Pier 17 Cafe",
+    "Astoria Florist",
+    "Flatiron Labs",
 ];
 const STREETS: [&str; 10] = [
-    "Main St", "Broadway", "Atlantic Ave", "Queens Blvd", "Grand Concourse", "Bedford Ave",
-    "Lexington Ave", "Victory Blvd", "Fordham Rd", "Flatbush Ave",
+    "Main St",
+    "Broadway",
+    "Atlantic Ave",
+    "Queens Blvd",
+    "Grand Concourse",
+    "Bedford Ave",
+    "Lexington Ave",
+    "Victory Blvd",
+    "Fordham Rd",
+    "Flatbush Ave",
 ];
 const SKILLS: [&str; 8] = [
-    "install", "repair", "maintenance", "disconnect", "service_change", "inspection", "fiber",
+    "install",
+    "repair",
+    "maintenance",
+    "disconnect",
+    "service_change",
+    "inspection",
+    "fiber",
     "ladder",
 ];
 const SHIFTS: [&str; 4] = ["07:00-15:00", "08:00-17:00", "09:00-18:00", "10:00-19:00"];
@@ -121,7 +179,7 @@ fn demo_technician(dice: &mut Dice, index: usize) -> anyhow::Result<NewTechnicia
         skills: parse_unique(skills.into_iter().map(String::from), Skill::parse)?,
         areas: parse_unique(areas.into_iter().map(String::from), Area::parse)?,
         capacity: Capacity::new(3 + dice.below(6) as i64)?,
-        shift: TimeWindow::parse_slot(*dice.pick(&SHIFTS))?,
+        shift: TimeWindow::parse_slot(dice.pick::<&str>(&SHIFTS))?,
         home: Some(point_near(dice, home_area)),
     })
 }
@@ -150,10 +208,7 @@ fn demo_job(dice: &mut Dice, index: usize, date: NaiveDate) -> anyhow::Result<Ne
         ))?,
         skills_required: parse_unique(skills, Skill::parse)?,
         scheduled_date: Some(date),
-        time_slot: dice
-            .pick(&SLOTS)
-            .map(TimeWindow::parse_slot)
-            .transpose()?,
+        time_slot: dice.pick(&SLOTS).map(TimeWindow::parse_slot).transpose()?,
         priority: Priority::new(priority)?,
         duration: DurationMinutes::new(*dice.pick(&[30, 45, 60, 60, 90, 120]))?,
         location: Some(point_near(dice, area)),
@@ -187,7 +242,17 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
         .map(|i| demo_technician(&mut dice, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let jobs = (0..2 * JOBS_PER_DAY)
-        .map(|i| demo_job(&mut dice, i, if i < JOBS_PER_DAY { first_day } else { second_day }))
+        .map(|i| {
+            demo_job(
+                &mut dice,
+                i,
+                if i < JOBS_PER_DAY {
+                    first_day
+                } else {
+                    second_day
+                },
+            )
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let now = fieldopt_store::now();
     let existing = write_transaction(&mut conn, |conn| {
@@ -204,7 +269,9 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
         Ok(0)
     })?;
     if existing > 0 {
-        bail!("the database already holds {existing} technicians and jobs; seed needs an empty one");
+        bail!(
+            "the database already holds {existing} technicians and jobs; seed needs an empty one"
+        );
     }
     Ok(Seeded {
         technicians: techs.len(),

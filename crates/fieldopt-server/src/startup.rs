@@ -2,8 +2,8 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
 use actix_web::HttpServer;
+use actix_web::dev::Server;
 use anyhow::{Context, bail};
 use fieldopt_http::{ApiSettings, AppState};
 use fieldopt_store::{DatabaseTarget, DbPool, PoolOptions, build_pool, run_migrations};
@@ -26,7 +26,9 @@ pub fn connect(settings: &Settings) -> anyhow::Result<DbPool> {
 
 /// Runs pending migrations; returns how many ran.
 pub fn migrate(pool: &DbPool) -> anyhow::Result<usize> {
-    let mut conn = pool.get().context("no database connection for migrations")?;
+    let mut conn = pool
+        .get()
+        .context("no database connection for migrations")?;
     Ok(run_migrations(&mut conn)?)
 }
 
@@ -39,7 +41,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +65,12 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(pool.clone(), ApiSettings { speed_kmh: settings.speed_kmh });
+        let state = AppState::new(
+            pool.clone(),
+            ApiSettings {
+                speed_kmh: settings.speed_kmh,
+            },
+        );
         let mut server = HttpServer::new(move || {
             fieldopt_http::app(state.clone()).wrap(TracingLogger::default())
         })

@@ -1,9 +1,9 @@
 //! Creating and dropping whole PostgreSQL databases: for test suites that
 //! give every test its own database, and for operators scripting set-up.
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::Connection;
 
 use crate::ConnectError;
 
@@ -42,10 +42,7 @@ pub fn create_postgres_database(base_url: &str, name: &str) -> Result<String, Co
 /// Drops database `name`, closing its connections first.
 pub fn drop_postgres_database(base_url: &str, name: &str) -> Result<(), ConnectError> {
     let mut conn = PgConnection::establish(base_url)?;
-    let sql = format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quoted(name)?
-    );
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(name)?);
     conn.batch_execute(&sql)?;
     Ok(())
 }

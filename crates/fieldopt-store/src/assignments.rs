@@ -15,7 +15,10 @@ use crate::convert::{from_db_opt_time, from_db_time, int_to_db, to_db_time};
 use crate::events::{self, NewEvent};
 use crate::schema::{assignments, jobs};
 use crate::workload::active_statuses;
-use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, jobs as job_store, on_backend, technicians, workload};
+use crate::{
+    DbConn, Entity, Page, Paged, StoreError, StoreResult, jobs as job_store, on_backend,
+    technicians, workload,
+};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = assignments)]
@@ -77,7 +80,11 @@ pub(crate) fn set_work_date(conn: &mut DbConn, id: i64, date: NaiveDate) -> Stor
     Ok(())
 }
 
-pub(crate) fn end_live_assignment(conn: &mut DbConn, job: JobId, now: DateTime<Utc>) -> StoreResult<()> {
+pub(crate) fn end_live_assignment(
+    conn: &mut DbConn,
+    job: JobId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     on_backend!(conn, c => diesel::update(
             assignments::table
                 .filter(assignments::job_id.eq(job.0))
@@ -154,7 +161,14 @@ fn give(
     now: DateTime<Utc>,
     placement: Option<Placement>,
 ) -> StoreResult<Assignment> {
-    if !job_store::set_assignment_state(conn, job.id, JobStatus::Pending, JobStatus::Assigned, Some(tech), now)? {
+    if !job_store::set_assignment_state(
+        conn,
+        job.id,
+        JobStatus::Pending,
+        JobStatus::Assigned,
+        Some(tech),
+        now,
+    )? {
         return Err(StoreError::conflict("Job is no longer pending"));
     }
     let work_date = job.work_date(now.date_naive());
@@ -162,8 +176,19 @@ fn give(
     insert(conn, job.id, tech, work_date, now, placement)
 }
 
-fn record_assigned(conn: &mut DbConn, job: JobId, tech: TechnicianId, now: DateTime<Utc>) -> StoreResult<()> {
-    let mut event = NewEvent::new(job, now, JobEventKind::Assigned, Some(JobStatus::Pending), JobStatus::Assigned);
+fn record_assigned(
+    conn: &mut DbConn,
+    job: JobId,
+    tech: TechnicianId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut event = NewEvent::new(
+        job,
+        now,
+        JobEventKind::Assigned,
+        Some(JobStatus::Pending),
+        JobStatus::Assigned,
+    );
     event.technician_id = Some(tech);
     events::record(conn, event)
 }
@@ -254,8 +279,17 @@ fn take_back(conn: &mut DbConn, job: &Job, now: DateTime<Utc>) -> StoreResult<Te
     let live = live_row(conn, job.id)?
         .ok_or_else(|| StoreError::Corrupt(format!("assigned job {} has no assignment", job.id)))?;
     let tech = TechnicianId(live.technician_id);
-    if !job_store::set_assignment_state(conn, job.id, JobStatus::Assigned, JobStatus::Pending, None, now)? {
-        return Err(StoreError::conflict("Job was changed by another request; retry"));
+    if !job_store::set_assignment_state(
+        conn,
+        job.id,
+        JobStatus::Assigned,
+        JobStatus::Pending,
+        None,
+        now,
+    )? {
+        return Err(StoreError::conflict(
+            "Job was changed by another request; retry",
+        ));
     }
     workload::release(conn, tech, live.work_date)?;
     end_live_assignment(conn, job.id, now)?;
@@ -275,25 +309,39 @@ fn require_assigned(job: &Job) -> StoreResult<()> {
 
 /// Unassigns an assigned job: it becomes pending again.
 pub fn unassign(conn: &mut DbConn, job_id: JobId, now: DateTime<Utc>) -> StoreResult<()> {
-    batch_unassign(conn, &[job_id], now).map(drop).map_err(|error| match error {
-        StoreError::Conflict(message) => {
-            let prefix = format!("Job {job_id}: ");
-            StoreError::Conflict(message.strip_prefix(&prefix).unwrap_or(&message).to_string())
-        }
-        StoreError::NotFoundInBatch(entity, _) => StoreError::NotFound(entity),
-        other => other,
-    })
+    batch_unassign(conn, &[job_id], now)
+        .map(drop)
+        .map_err(|error| match error {
+            StoreError::Conflict(message) => {
+                let prefix = format!("Job {job_id}: ");
+                StoreError::Conflict(
+                    message
+                        .strip_prefix(&prefix)
+                        .unwrap_or(&message)
+                        .to_string(),
+                )
+            }
+            StoreError::NotFoundInBatch(entity, _) => StoreError::NotFound(entity),
+            other => other,
+        })
 }
 
 /// Unassigns every job or none; each must be `assigned`.
-pub fn batch_unassign(conn: &mut DbConn, job_ids: &[JobId], now: DateTime<Utc>) -> StoreResult<Vec<JobId>> {
+pub fn batch_unassign(
+    conn: &mut DbConn,
+    job_ids: &[JobId],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<JobId>> {
     let mut ids = job_ids.to_vec();
     ids.sort();
     let before = job_store::find_many(conn, &ids)?;
     if let Some(missing) = ids.iter().find(|id| !before.iter().any(|j| j.id == **id)) {
         return Err(in_batch(*missing, StoreError::NotFound(Entity::Job)));
     }
-    let mut techs: Vec<TechnicianId> = before.iter().filter_map(|j| j.assigned_technician).collect();
+    let mut techs: Vec<TechnicianId> = before
+        .iter()
+        .filter_map(|j| j.assigned_technician)
+        .collect();
     techs.sort();
     techs.dedup();
     for tech in &techs {
@@ -308,10 +356,19 @@ pub fn batch_unassign(conn: &mut DbConn, job_ids: &[JobId], now: DateTime<Utc>) 
     for job in &current {
         require_assigned(job).map_err(|e| in_batch(job.id, e))?;
         if job.assigned_technician.is_some_and(|t| !techs.contains(&t)) {
-            return Err(in_batch(job.id, StoreError::conflict("Job was reassigned concurrently; retry")));
+            return Err(in_batch(
+                job.id,
+                StoreError::conflict("Job was reassigned concurrently; retry"),
+            ));
         }
         touched.push(take_back(conn, job, now)?);
-        let mut event = NewEvent::new(job.id, now, JobEventKind::Unassigned, Some(JobStatus::Assigned), JobStatus::Pending);
+        let mut event = NewEvent::new(
+            job.id,
+            now,
+            JobEventKind::Unassigned,
+            Some(JobStatus::Assigned),
+            JobStatus::Pending,
+        );
         event.technician_id = job.assigned_technician;
         events::record(conn, event)?;
     }
@@ -334,22 +391,41 @@ pub fn reassign(
 ) -> StoreResult<Assignment> {
     let job = job_store::find(conn, job_id)?;
     require_reassignable(&job, new_tech)?;
-    let old_tech = job.assigned_technician.ok_or_else(|| StoreError::conflict("Job has no technician"))?;
-    let (first, second) = if old_tech < new_tech { (old_tech, new_tech) } else { (new_tech, old_tech) };
+    let old_tech = job
+        .assigned_technician
+        .ok_or_else(|| StoreError::conflict("Job has no technician"))?;
+    let (first, second) = if old_tech < new_tech {
+        (old_tech, new_tech)
+    } else {
+        (new_tech, old_tech)
+    };
     technicians::lock(conn, first)?;
     technicians::lock(conn, second)?;
     let tech = technicians::find(conn, new_tech)?;
     let job = job_store::find(conn, job_id)?;
     require_reassignable(&job, new_tech)?;
     if job.assigned_technician != Some(old_tech) {
-        return Err(StoreError::conflict("Job was reassigned concurrently; retry"));
+        return Err(StoreError::conflict(
+            "Job was reassigned concurrently; retry",
+        ));
     }
-    let load = workload::day_load(conn, new_tech, job.work_date(now.date_naive()), Some(job_id))?;
+    let load = workload::day_load(
+        conn,
+        new_tech,
+        job.work_date(now.date_naive()),
+        Some(job_id),
+    )?;
     check_soft_rules(&job, &tech, load, force)?;
     take_back(conn, &job, now)?;
     let pending = job_store::find(conn, job_id)?;
     let assignment = give(conn, &pending, new_tech, now, None)?;
-    let mut event = NewEvent::new(job_id, now, JobEventKind::Reassigned, Some(JobStatus::Assigned), JobStatus::Assigned);
+    let mut event = NewEvent::new(
+        job_id,
+        now,
+        JobEventKind::Reassigned,
+        Some(JobStatus::Assigned),
+        JobStatus::Assigned,
+    );
     event.technician_id = Some(new_tech);
     event.previous_technician_id = Some(old_tech);
     events::record(conn, event)?;
@@ -366,7 +442,9 @@ fn require_reassignable(job: &Job, new_tech: TechnicianId) -> StoreResult<()> {
         )));
     }
     if job.assigned_technician == Some(new_tech) {
-        return Err(StoreError::conflict("Job is already assigned to that technician"));
+        return Err(StoreError::conflict(
+            "Job is already assigned to that technician",
+        ));
     }
     Ok(())
 }

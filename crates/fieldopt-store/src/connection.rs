@@ -251,7 +251,9 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConn::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            let ran = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
             ran
         }
@@ -263,7 +265,9 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
 pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let outcome = match conn {
         DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .revert_all_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     };
     outcome.map_err(|e| StoreError::Unavailable(format!("migration revert failed: {e}")))
 }
@@ -310,7 +314,9 @@ fn run_in_transaction<T>(
             Ok(value)
         }
         Err(error) => {
-            if let Err(rollback) = on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c)) {
+            if let Err(rollback) =
+                on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c))
+            {
                 tracing::warn!(%rollback, "rollback failed");
             }
             Err(error)
@@ -333,13 +339,34 @@ mod tests {
     #[test]
     fn urls_pick_the_backend() {
         let cases = [
-            ("postgres://u@h/db", Some(DatabaseTarget::Postgres("postgres://u@h/db".into()))),
-            ("postgresql://h/db", Some(DatabaseTarget::Postgres("postgresql://h/db".into()))),
-            ("sqlite://fieldopt.db", Some(DatabaseTarget::Sqlite("fieldopt.db".into()))),
-            ("sqlite:///tmp/x.db", Some(DatabaseTarget::Sqlite("/tmp/x.db".into()))),
-            ("sqlite:data.db", Some(DatabaseTarget::Sqlite("data.db".into()))),
-            ("sqlite::memory:", Some(DatabaseTarget::Sqlite(":memory:".into()))),
-            ("./plain/path.db", Some(DatabaseTarget::Sqlite("./plain/path.db".into()))),
+            (
+                "postgres://u@h/db",
+                Some(DatabaseTarget::Postgres("postgres://u@h/db".into())),
+            ),
+            (
+                "postgresql://h/db",
+                Some(DatabaseTarget::Postgres("postgresql://h/db".into())),
+            ),
+            (
+                "sqlite://fieldopt.db",
+                Some(DatabaseTarget::Sqlite("fieldopt.db".into())),
+            ),
+            (
+                "sqlite:///tmp/x.db",
+                Some(DatabaseTarget::Sqlite("/tmp/x.db".into())),
+            ),
+            (
+                "sqlite:data.db",
+                Some(DatabaseTarget::Sqlite("data.db".into())),
+            ),
+            (
+                "sqlite::memory:",
+                Some(DatabaseTarget::Sqlite(":memory:".into())),
+            ),
+            (
+                "./plain/path.db",
+                Some(DatabaseTarget::Sqlite("./plain/path.db".into())),
+            ),
             ("mysql://h/db", None),
             ("sqlite://", None),
             ("", None),

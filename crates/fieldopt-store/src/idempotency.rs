@@ -41,7 +41,12 @@ pub enum KeyState {
 
 /// Reserves `key` for a request with fingerprint `request_hash`, or tells
 /// what an earlier request with the key did. Run in a write transaction.
-pub fn reserve(conn: &mut DbConn, key: &str, request_hash: &str, now: DateTime<Utc>) -> StoreResult<KeyState> {
+pub fn reserve(
+    conn: &mut DbConn,
+    key: &str,
+    request_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<KeyState> {
     let cutoff = to_db_time(now - Duration::hours(RETENTION_HOURS));
     let existing: Option<(String, i32, String)> = on_backend!(conn, c => {
         diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.le(cutoff)))

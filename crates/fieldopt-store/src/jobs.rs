@@ -16,7 +16,9 @@ use crate::convert::{
 };
 use crate::events::{self, NewEvent};
 use crate::schema::{job_skills, jobs};
-use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, technicians, workload};
+use crate::{
+    DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, technicians, workload,
+};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = jobs)]
@@ -220,7 +222,11 @@ pub fn find_many(conn: &mut DbConn, ids: &[JobId]) -> StoreResult<Vec<Job>> {
 }
 
 /// Jobs of `date` in the given statuses, in id order (for planning).
-pub fn on_date(conn: &mut DbConn, date: NaiveDate, statuses: &[JobStatus]) -> StoreResult<Vec<Job>> {
+pub fn on_date(
+    conn: &mut DbConn,
+    date: NaiveDate,
+    statuses: &[JobStatus],
+) -> StoreResult<Vec<Job>> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let rows: Vec<JobRow> = on_backend!(conn, c => jobs::table
         .filter(jobs::scheduled_date.eq(date))
@@ -357,12 +363,12 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> StoreResult<Job> {
     let current = find_locked(conn, id)?;
-    if let Some(status) = changes.status {
-        if status.action_to_reach().is_none() {
-            return Err(StoreError::conflict(format!(
-                "Status {status} cannot be set directly; use the assignment endpoints"
-            )));
-        }
+    if let Some(status) = changes.status
+        && status.action_to_reach().is_none()
+    {
+        return Err(StoreError::conflict(format!(
+            "Status {status} cannot be set directly; use the assignment endpoints"
+        )));
     }
     if current.status.is_final() {
         return Err(StoreError::conflict(format!(
@@ -409,11 +415,7 @@ pub fn update(
 }
 
 /// Moves the capacity count of an active job to its new day (409 if full).
-fn move_active_job(
-    conn: &mut DbConn,
-    job: &Job,
-    new_date: Option<NaiveDate>,
-) -> StoreResult<()> {
+fn move_active_job(conn: &mut DbConn, job: &Job, new_date: Option<NaiveDate>) -> StoreResult<()> {
     let live = assignments::live_row(conn, job.id)?
         .ok_or_else(|| StoreError::Corrupt(format!("active job {} has no assignment", job.id)))?;
     let tech = TechnicianId(live.technician_id);
@@ -451,7 +453,11 @@ fn transition_locked(
         .apply(action)
         .map_err(|e| StoreError::conflict(capitalise(&e.to_string())))?;
     let at = to_db_time(now);
-    let started_at = if action == JobAction::Start { Some(at) } else { job.started_at.map(to_db_time) };
+    let started_at = if action == JobAction::Start {
+        Some(at)
+    } else {
+        job.started_at.map(to_db_time)
+    };
     let completed_at = if matches!(action, JobAction::Complete | JobAction::Fail) {
         Some(at)
     } else {
@@ -470,17 +476,20 @@ fn transition_locked(
         ))
         .execute(c)?);
     if changed == 0 {
-        return Err(StoreError::conflict("Job was changed by another request; retry"));
+        return Err(StoreError::conflict(
+            "Job was changed by another request; retry",
+        ));
     }
-    if job.status.is_active() && !next.is_active() {
-        if let Some(live) = assignments::live_row(conn, id)? {
-            let tech = TechnicianId(live.technician_id);
-            workload::release(conn, tech, live.work_date)?;
-            if next == JobStatus::Cancelled {
-                end_live_assignment(conn, id, now)?;
-            }
-            technicians::refresh_automatic_status(conn, tech, now)?;
+    if job.status.is_active()
+        && !next.is_active()
+        && let Some(live) = assignments::live_row(conn, id)?
+    {
+        let tech = TechnicianId(live.technician_id);
+        workload::release(conn, tech, live.work_date)?;
+        if next == JobStatus::Cancelled {
+            end_live_assignment(conn, id, now)?;
         }
+        technicians::refresh_automatic_status(conn, tech, now)?;
     }
     let mut event = NewEvent::new(id, now, JobEventKind::StatusChanged, Some(job.status), next);
     event.technician_id = job.assigned_technician.filter(|_| job.status.is_active());
@@ -574,4 +583,3 @@ mod tests {
         assert_eq!(escape_like("100%_x\\"), "%100\\%\\_x\\\\%");
     }
 }
-

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician,
-    TechnicianId, TechnicianStatus, TimeWindow,
+    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician, TechnicianId,
+    TechnicianStatus, TimeWindow,
 };
 
 use crate::convert::{
@@ -135,7 +135,8 @@ pub struct TechnicianFilter {
 
 fn load_many(conn: &mut DbConn, rows: Vec<TechnicianRow>) -> StoreResult<Vec<Technician>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let (skills, areas): (Vec<(i64, String)>, Vec<(i64, String)>) = on_backend!(conn, c => {
+    type Labels = Vec<(i64, String)>;
+    let (skills, areas): (Labels, Labels) = on_backend!(conn, c => {
         let skills = technician_skills::table
             .filter(technician_skills::technician_id.eq_any(&ids))
             .select((technician_skills::technician_id, technician_skills::skill))
@@ -258,7 +259,8 @@ pub fn list(
     let items = load_many(conn, rows)?
         .into_iter()
         .map(|technician| {
-            let current_workload = count_to_u32(loads.get(&technician.id.0).copied().unwrap_or(0).into());
+            let current_workload =
+                count_to_u32(loads.get(&technician.id.0).copied().unwrap_or(0).into());
             TechnicianWithLoad {
                 technician,
                 current_workload,
@@ -298,7 +300,11 @@ fn replace_skills_and_areas(
 }
 
 /// Creates a technician and returns it as stored.
-pub fn create(conn: &mut DbConn, new: &NewTechnician, now: DateTime<Utc>) -> StoreResult<Technician> {
+pub fn create(
+    conn: &mut DbConn,
+    new: &NewTechnician,
+    now: DateTime<Utc>,
+) -> StoreResult<Technician> {
     let (shift_start, shift_end) = window_to_db(new.shift);
     let (home_latitude, home_longitude) = point_to_db(new.home);
     let at = to_db_time(now);
@@ -337,7 +343,11 @@ pub fn update(
         changes.shift_end.unwrap_or(current.shift.end()),
     )
     .map_err(|e| StoreError::Invalid {
-        field: if changes.shift_start.is_some() { "shift_start" } else { "shift_end" },
+        field: if changes.shift_start.is_some() {
+            "shift_start"
+        } else {
+            "shift_end"
+        },
         message: e.to_string(),
     })?;
     let (shift_start, shift_end) = window_to_db(shift);
@@ -359,7 +369,12 @@ pub fn update(
             technicians::updated_at.eq(to_db_time(now)),
         ))
         .execute(c)?);
-    replace_skills_and_areas(conn, id, changes.skills.as_deref(), changes.areas.as_deref())?;
+    replace_skills_and_areas(
+        conn,
+        id,
+        changes.skills.as_deref(),
+        changes.areas.as_deref(),
+    )?;
     find(conn, id)
 }
 

@@ -139,7 +139,9 @@ pub(crate) fn release(conn: &mut DbConn, id: TechnicianId, date: NaiveDate) -> S
 
 /// Every (technician, day) whose counter differs from the active jobs
 /// actually held: empty unless an invariant broke. Used by tests.
-pub fn counter_mismatches(conn: &mut DbConn) -> StoreResult<Vec<(TechnicianId, NaiveDate, u32, u32)>> {
+pub fn counter_mismatches(
+    conn: &mut DbConn,
+) -> StoreResult<Vec<(TechnicianId, NaiveDate, u32, u32)>> {
     let counters: Vec<(i64, NaiveDate, i32)> = on_backend!(conn, c => technician_day_loads::table
         .select((
             technician_day_loads::technician_id,

@@ -1,0 +1,58 @@
+//! The committed OpenAPI document must match the one the code builds.
+//! Run with `UPDATE_OPENAPI=1` to rewrite it after an intended change.
+
+use std::path::PathBuf;
+
+#[test]
+fn committed_openapi_document_is_current() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/fieldopt.json");
+    let built = fieldopt_http::openapi()
+        .to_pretty_json()
+        .expect("serialises")
+        + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &built).expect("write openapi/fieldopt.json");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == built,
+        "openapi/fieldopt.json is stale: run `UPDATE_OPENAPI=1 cargo test -p fieldopt-http --test openapi` and commit it"
+    );
+}
+
+#[test]
+fn every_operation_has_a_stable_id_a_tag_and_error_responses() {
+    let doc = fieldopt_http::openapi();
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in &doc.paths.paths {
+        for op in [&item.get, &item.post, &item.patch, &item.put, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let id = op.operation_id.clone().unwrap_or_default();
+            assert!(
+                id.contains('_'),
+                "{path}: operationId {id:?} is not <verb>_<resource>"
+            );
+            assert!(ids.insert(id.clone()), "duplicate operationId {id}");
+            assert!(
+                op.tags.as_ref().is_some_and(|t| !t.is_empty()),
+                "{path} {id}: no tag"
+            );
+            assert!(
+                op.responses.responses.contains_key("500"),
+                "{path} {id}: no 500"
+            );
+            for (code, response) in &op.responses.responses {
+                if let utoipa::openapi::RefOr::T(response) = response {
+                    assert!(
+                        !response.description.is_empty(),
+                        "{path} {id} {code}: no description"
+                    );
+                }
+            }
+        }
+    }
+    assert!(ids.len() >= 30, "only {} operations", ids.len());
+}

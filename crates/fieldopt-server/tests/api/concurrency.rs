@@ -1,0 +1,236 @@
+//! The hard rules under parallel requests, in one process and across two
+//! server processes sharing one database.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, expect_json, id};
+
+crate::backend_tests!(
+    twelve_assigns_race_for_three_places,
+    eight_technicians_race_for_one_job,
+    batches_race_on_one_technician,
+    two_server_processes_share_the_rules,
+);
+
+/// Sends every request at once; returns the statuses.
+async fn race(client: &Client, requests: Vec<(String, serde_json::Value)>) -> Vec<StatusCode> {
+    let sends = requests.into_iter().map(|(url, body)| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+                .status()
+        })
+    });
+    join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
+}
+
+fn count(statuses: &[StatusCode], wanted: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == wanted).count()
+}
+
+async fn twelve_assigns_race_for_three_places(app: TestApp) {
+    let tech = id(&app.technician(json!({"capacity": 3})).await);
+    let jobs: Vec<i64> = join_all((0..12).map(|_| app.job(json!({"skills_required": []}))))
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let requests = jobs
+        .iter()
+        .map(|job| {
+            (
+                app.url("/api/v1/assignments"),
+                json!({"job_id": job, "technician_id": tech}),
+            )
+        })
+        .collect();
+    let statuses = race(&app.client, requests).await;
+    assert_eq!(count(&statuses, StatusCode::CREATED), 3, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::CONFLICT), 9, "{statuses:?}");
+    let t = expect_json(
+        app.get(&format!("/api/v1/technicians/{tech}?date=2030-01-15"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(t["current_workload"], 3);
+    app.assert_counters_consistent();
+}
+
+async fn eight_technicians_race_for_one_job(app: TestApp) {
+    let techs: Vec<i64> = join_all((0..8).map(|_| app.technician(json!({}))))
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let job = id(&app.job(json!({})).await);
+    let requests = techs
+        .iter()
+        .map(|tech| {
+            (
+                app.url("/api/v1/assignments"),
+                json!({"job_id": job, "technician_id": tech}),
+            )
+        })
+        .collect();
+    let statuses = race(&app.client, requests).await;
+    assert_eq!(count(&statuses, StatusCode::CREATED), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::CONFLICT), 7, "{statuses:?}");
+    app.assert_counters_consistent();
+}
+
+async fn batches_race_on_one_technician(app: TestApp) {
+    let tech = id(&app.technician(json!({"capacity": 5})).await);
+    let jobs: Vec<i64> = join_all((0..12).map(|_| app.job(json!({}))))
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let requests = jobs
+        .chunks(3)
+        .map(|batch| {
+            (
+                app.url("/api/v1/assignments/batch-assign"),
+                json!({"job_ids": batch, "technician_id": tech}),
+            )
+        })
+        .collect();
+    let statuses = race(&app.client, requests).await;
+    // Two batches of three would exceed five: exactly one wins, whole.
+    assert_eq!(count(&statuses, StatusCode::OK), 1, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::CONFLICT), 3, "{statuses:?}");
+    let t = expect_json(
+        app.get(&format!("/api/v1/technicians/{tech}?date=2030-01-15"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(t["current_workload"], 3);
+    app.assert_counters_consistent();
+}
+
+/// A `fieldopt serve` child process; killed on drop.
+struct ServerProcess {
+    child: Child,
+    address: String,
+}
+
+impl ServerProcess {
+    async fn start(database_url: &str) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_fieldopt"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("FIELDOPT_BIND", format!("127.0.0.1:{port}"))
+            .env("FIELDOPT_WORKERS", "2")
+            .env("FIELDOPT_POOL_SIZE", "4")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fieldopt");
+        let process = ServerProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = Client::new();
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", process.address))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return process;
+            }
+            assert!(Instant::now() < deadline, "fieldopt did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns whether the process exited with 0.
+    fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status.success()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn two_server_processes_share_the_rules(app: TestApp) {
+    let first = ServerProcess::start(&app.database_url).await;
+    let second = ServerProcess::start(&app.database_url).await;
+    let servers = [&first.address, &second.address];
+
+    let tech = id(&app.technician(json!({"capacity": 3})).await);
+    let jobs: Vec<i64> = join_all((0..12).map(|_| app.job(json!({}))))
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let requests = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            (
+                format!("{}/api/v1/assignments", servers[i % 2]),
+                json!({"job_id": job, "technician_id": tech}),
+            )
+        })
+        .collect();
+    let statuses = race(&app.client, requests).await;
+    assert_eq!(count(&statuses, StatusCode::CREATED), 3, "{statuses:?}");
+    assert_eq!(count(&statuses, StatusCode::CONFLICT), 9, "{statuses:?}");
+
+    let techs: Vec<i64> = join_all((0..8).map(|_| app.technician(json!({}))))
+        .await
+        .iter()
+        .map(id)
+        .collect();
+    let job = id(&app.job(json!({})).await);
+    let requests = techs
+        .iter()
+        .enumerate()
+        .map(|(i, tech)| {
+            (
+                format!("{}/api/v1/assignments", servers[i % 2]),
+                json!({"job_id": job, "technician_id": tech}),
+            )
+        })
+        .collect();
+    let statuses = race(&app.client, requests).await;
+    assert_eq!(count(&statuses, StatusCode::CREATED), 1, "{statuses:?}");
+    app.assert_counters_consistent();
+
+    // SIGTERM stops a server gracefully with exit code 0.
+    assert!(first.terminate(), "fieldopt exited non-zero on SIGTERM");
+    drop(second);
+}

@@ -1,0 +1,239 @@
+//! Spawning the application and talking to it.
+
+use std::time::Duration;
+
+use fieldopt_server::config::Settings;
+use fieldopt_server::startup::Application;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the test database lives; dropping it removes the database.
+pub enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { server_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A fresh, empty database, or `None` when PostgreSQL tests are not
+    /// configured (`FIELDOPT_TEST_POSTGRES_URL` unset and not required).
+    pub fn create(backend: Backend) -> Option<(TestDatabase, String)> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("fieldopt.db").display());
+                Some((TestDatabase::Sqlite(dir), url))
+            }
+            Backend::Postgres => {
+                let Ok(server_url) = std::env::var("FIELDOPT_TEST_POSTGRES_URL") else {
+                    assert!(
+                        std::env::var_os("FIELDOPT_REQUIRE_POSTGRES").is_none(),
+                        "FIELDOPT_REQUIRE_POSTGRES is set but FIELDOPT_TEST_POSTGRES_URL is not"
+                    );
+                    eprintln!("PostgreSQL test not run: FIELDOPT_TEST_POSTGRES_URL is not set");
+                    return None;
+                };
+                let name = format!("fieldopt_t_{}", uuid::Uuid::new_v4().simple());
+                let url = fieldopt_store::admin::create_postgres_database(&server_url, &name)
+                    .expect("create test database");
+                Some((TestDatabase::Postgres { server_url, name }, url))
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { server_url, name } = self {
+            let _ = fieldopt_store::admin::drop_postgres_database(server_url, name);
+        }
+    }
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database_url: String,
+    pub pool: fieldopt_store::DbPool,
+    _database: TestDatabase,
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let (database, database_url) = TestDatabase::create(backend)?;
+    let app = Application::build(Settings::for_tests(database_url.clone())).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
+        database_url,
+        pool,
+        _database: database,
+    })
+}
+
+/// Declares each listed `async fn(TestApp)` as a test on both backends.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a technician; `extra` fields override the defaults.
+    pub async fn technician(&self, extra: Value) -> Value {
+        let mut body = json!({"name": "Tech", "skills": ["install", "repair"]});
+        merge(&mut body, extra);
+        let response = self.post("/api/v1/technicians", &body).await;
+        expect_json(response, StatusCode::CREATED).await
+    }
+
+    /// Creates a job; `extra` fields override the defaults.
+    pub async fn job(&self, extra: Value) -> Value {
+        let mut body = json!({
+            "type": "install", "customer": "Acme Corp", "address": "1 Main St",
+            "scheduled_date": "2030-01-15"
+        });
+        merge(&mut body, extra);
+        let response = self.post("/api/v1/jobs", &body).await;
+        expect_json(response, StatusCode::CREATED).await
+    }
+
+    pub async fn assign(&self, job: i64, tech: i64) -> Response {
+        self.post(
+            "/api/v1/assignments",
+            &json!({"job_id": job, "technician_id": tech}),
+        )
+        .await
+    }
+
+    /// The store's view: every day counter matches the active jobs held.
+    pub fn assert_counters_consistent(&self) {
+        let mut conn = self.pool.get().expect("connection");
+        let mismatches = fieldopt_store::workload::counter_mismatches(&mut conn).expect("query");
+        assert!(
+            mismatches.is_empty(),
+            "day counters out of step: {mismatches:?}"
+        );
+    }
+}
+
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        for (key, value) in extra {
+            base.insert(key, value);
+        }
+    }
+}
+
+pub fn id(value: &Value) -> i64 {
+    value["id"].as_i64().expect("id")
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts a problem document with this status and returns its detail.
+pub async fn expect_problem(response: Response, status: StatusCode) -> String {
+    let actual = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    assert_eq!(content_type, "application/problem+json", "body: {text}");
+    let body: Value = serde_json::from_str(&text).expect("problem is JSON");
+    assert_eq!(body["status"], status.as_u16(), "{text}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:fieldopt:problem:"))
+    );
+    assert!(body["title"].is_string());
+    body["detail"].as_str().expect("detail").to_string()
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real application on a free port, real HTTP, a
+//! fresh database per test, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod assignments;
+mod concurrency;
+mod errors;
+mod jobs;
+mod operations;
+mod routing;
+mod technicians;

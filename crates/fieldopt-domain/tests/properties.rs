@@ -1,0 +1,111 @@
+//! Property tests of the domain rules.
+
+use fieldopt_domain::fixtures::{job, technician};
+use fieldopt_domain::{
+    ClockTime, DayLoad, GeoPoint, JobAction, JobStatus, Skill, TechnicianStatus, TimeWindow, can_do,
+};
+use proptest::prelude::*;
+
+fn any_action() -> impl Strategy<Value = JobAction> {
+    proptest::sample::select(JobAction::ALL.to_vec())
+}
+
+fn any_status() -> impl Strategy<Value = TechnicianStatus> {
+    proptest::sample::select(TechnicianStatus::ALL.to_vec())
+}
+
+proptest! {
+    #[test]
+    fn the_status_machine_never_leaves_a_final_state(actions in proptest::collection::vec(any_action(), 0..40)) {
+        let mut status = JobStatus::Pending;
+        let mut finished = false;
+        for action in actions {
+            match status.apply(action) {
+                Ok(next) => {
+                    prop_assert!(!finished, "{status} moved after finishing");
+                    prop_assert_ne!(next, status);
+                    status = next;
+                    finished = status.is_final();
+                }
+                Err(_) => prop_assert!(status.is_final() || !matches!(
+                    (status, action),
+                    (JobStatus::Pending, JobAction::Assign) | (JobStatus::Assigned, JobAction::Start)
+                )),
+            }
+            prop_assert_eq!(status.is_active(), matches!(status, JobStatus::Assigned | JobStatus::InProgress));
+        }
+    }
+
+    #[test]
+    fn automatic_status_touches_only_available_and_assigned(status in any_status(), jobs in 0u32..10) {
+        let next = status.after_workload_change(jobs);
+        match status {
+            TechnicianStatus::OnBreak | TechnicianStatus::OffDuty => prop_assert_eq!(next, status),
+            _ => prop_assert_eq!(next, if jobs > 0 { TechnicianStatus::Assigned } else { TechnicianStatus::Available }),
+        }
+    }
+
+    #[test]
+    fn clock_times_round_trip(minutes in 0u32..1440) {
+        let time = ClockTime::from_minutes(minutes).unwrap();
+        prop_assert_eq!(ClockTime::parse(&time.to_string()).unwrap(), time);
+    }
+
+    #[test]
+    fn slot_parsing_never_panics_and_keeps_start_before_end(text in "\\PC{0,14}") {
+        if let Ok(slot) = TimeWindow::parse_slot(&text) {
+            prop_assert!(slot.start() < slot.end());
+            prop_assert_eq!(TimeWindow::parse_slot(&slot.to_string()).unwrap(), slot);
+        }
+    }
+
+    #[test]
+    fn valid_skill_tokens_are_accepted(token in "[a-z0-9_-]{1,40}") {
+        let skill = Skill::parse(token.clone()).unwrap();
+        prop_assert_eq!(skill.as_str(), token.as_str());
+    }
+
+    #[test]
+    fn skills_with_other_characters_are_refused(token in "[a-z]{0,5}[A-Z !.@][a-z]{0,5}") {
+        prop_assert!(Skill::parse(token).is_err());
+    }
+
+    #[test]
+    fn distances_are_symmetric_and_non_negative(
+        a in (-90.0f64..=90.0, -180.0f64..=180.0),
+        b in (-90.0f64..=90.0, -180.0f64..=180.0),
+    ) {
+        let p = GeoPoint::new(a.0, a.1).unwrap();
+        let q = GeoPoint::new(b.0, b.1).unwrap();
+        let d = p.distance_km(q);
+        prop_assert!(d >= 0.0);
+        prop_assert!(d <= std::f64::consts::PI * GeoPoint::EARTH_RADIUS_KM + 1e-6);
+        prop_assert!((d - q.distance_km(p)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn can_do_is_true_exactly_when_no_check_fails(
+        capacity in 1i64..=50,
+        active_jobs in 0u32..60,
+        active_minutes in 0u32..800,
+        duration in 1i64..=600,
+        status in any_status(),
+        needs_fiber in any::<bool>(),
+    ) {
+        let skills: &[&str] = if needs_fiber { &["install", "fiber"] } else { &["install"] };
+        let job = job(1).skills(skills).duration(duration).build();
+        let tech = technician(1).skills(&["install"]).capacity(capacity).status(status).build();
+        let load = DayLoad { active_jobs, active_minutes };
+        let answer = can_do::evaluate(&job, &tech, load);
+        prop_assert_eq!(answer.capacity_ok, i64::from(active_jobs) < capacity);
+        prop_assert_eq!(answer.status_ok, status.takes_work());
+        prop_assert_eq!(answer.missing_skills.is_empty(), !needs_fiber);
+        let all = answer.missing_skills.is_empty() && answer.area_ok && answer.capacity_ok && answer.status_ok && answer.time_ok;
+        prop_assert_eq!(answer.can_do(), all);
+        prop_assert_eq!(answer.reasons().len(), answer.failures.len());
+        // More work never makes a full day fit.
+        let busier = can_do::evaluate(&job, &tech, DayLoad { active_jobs: active_jobs + 1, active_minutes: active_minutes + 60 });
+        prop_assert!(!(busier.capacity_ok && !answer.capacity_ok));
+        prop_assert!(!(busier.time_ok && !answer.time_ok));
+    }
+}

@@ -62,6 +62,21 @@ fn strip_position(error: &serde_json::Error) -> String {
     }
 }
 
+/// Reads the body: `None` when it is empty (or only whitespace).
+fn read_json<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Option<T>, ApiError>> + use<T> {
+    let bytes = web::Bytes::from_request(req, payload);
+    async move {
+        let bytes = bytes.await.map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        parse_json(&bytes).map(Some)
+    }
+}
+
 /// A JSON body (required).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -71,13 +86,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bytes = web::Bytes::from_request(req, payload);
+        let body = read_json(req, payload);
         Box::pin(async move {
-            let bytes = bytes.await.map_err(body_error)?;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Err(ApiError::BadRequest("Request body is required".to_string()));
-            }
-            parse_json(&bytes).map(JsonBody)
+            body.await?
+                .map(JsonBody)
+                .ok_or_else(|| ApiError::BadRequest("Request body is required".to_string()))
         })
     }
 }
@@ -91,14 +104,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            let bytes = bytes.await.map_err(body_error)?;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(OptionalJsonBody(None));
-            }
-            parse_json(&bytes).map(|v| OptionalJsonBody(Some(v)))
-        })
+        let body = read_json(req, payload);
+        Box::pin(async move { body.await.map(OptionalJsonBody) })
     }
 }
 

@@ -42,7 +42,8 @@ fn count(statuses: &[StatusCode], wanted: StatusCode) -> usize {
     statuses.iter().filter(|s| **s == wanted).count()
 }
 
-async fn twelve_assigns_race_for_three_places(app: TestApp) {
+/// Twelve assigns, spread over `servers`, race for a capacity-3 technician.
+async fn race_twelve_assigns(app: &TestApp, servers: &[&str]) {
     let tech = id(&app.technician(json!({"capacity": 3})).await);
     let jobs: Vec<i64> = join_all((0..12).map(|_| app.job(json!({"skills_required": []}))))
         .await
@@ -51,9 +52,10 @@ async fn twelve_assigns_race_for_three_places(app: TestApp) {
         .collect();
     let requests = jobs
         .iter()
-        .map(|job| {
+        .enumerate()
+        .map(|(i, job)| {
             (
-                app.url("/api/v1/assignments"),
+                format!("{}/api/v1/assignments", servers[i % servers.len()]),
                 json!({"job_id": job, "technician_id": tech}),
             )
         })
@@ -71,7 +73,8 @@ async fn twelve_assigns_race_for_three_places(app: TestApp) {
     app.assert_counters_consistent();
 }
 
-async fn eight_technicians_race_for_one_job(app: TestApp) {
+/// Eight technicians, spread over `servers`, race for one job.
+async fn race_for_one_job(app: &TestApp, servers: &[&str]) {
     let techs: Vec<i64> = join_all((0..8).map(|_| app.technician(json!({}))))
         .await
         .iter()
@@ -80,9 +83,10 @@ async fn eight_technicians_race_for_one_job(app: TestApp) {
     let job = id(&app.job(json!({})).await);
     let requests = techs
         .iter()
-        .map(|tech| {
+        .enumerate()
+        .map(|(i, tech)| {
             (
-                app.url("/api/v1/assignments"),
+                format!("{}/api/v1/assignments", servers[i % servers.len()]),
                 json!({"job_id": job, "technician_id": tech}),
             )
         })
@@ -91,6 +95,14 @@ async fn eight_technicians_race_for_one_job(app: TestApp) {
     assert_eq!(count(&statuses, StatusCode::CREATED), 1, "{statuses:?}");
     assert_eq!(count(&statuses, StatusCode::CONFLICT), 7, "{statuses:?}");
     app.assert_counters_consistent();
+}
+
+async fn twelve_assigns_race_for_three_places(app: TestApp) {
+    race_twelve_assigns(&app, &[&app.address]).await;
+}
+
+async fn eight_technicians_race_for_one_job(app: TestApp) {
+    race_for_one_job(&app, &[&app.address]).await;
 }
 
 async fn batches_race_on_one_technician(app: TestApp) {
@@ -188,47 +200,9 @@ impl Drop for ServerProcess {
 async fn two_server_processes_share_the_rules(app: TestApp) {
     let first = ServerProcess::start(&app.database_url).await;
     let second = ServerProcess::start(&app.database_url).await;
-    let servers = [&first.address, &second.address];
-
-    let tech = id(&app.technician(json!({"capacity": 3})).await);
-    let jobs: Vec<i64> = join_all((0..12).map(|_| app.job(json!({}))))
-        .await
-        .iter()
-        .map(id)
-        .collect();
-    let requests = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, job)| {
-            (
-                format!("{}/api/v1/assignments", servers[i % 2]),
-                json!({"job_id": job, "technician_id": tech}),
-            )
-        })
-        .collect();
-    let statuses = race(&app.client, requests).await;
-    assert_eq!(count(&statuses, StatusCode::CREATED), 3, "{statuses:?}");
-    assert_eq!(count(&statuses, StatusCode::CONFLICT), 9, "{statuses:?}");
-
-    let techs: Vec<i64> = join_all((0..8).map(|_| app.technician(json!({}))))
-        .await
-        .iter()
-        .map(id)
-        .collect();
-    let job = id(&app.job(json!({})).await);
-    let requests = techs
-        .iter()
-        .enumerate()
-        .map(|(i, tech)| {
-            (
-                format!("{}/api/v1/assignments", servers[i % 2]),
-                json!({"job_id": job, "technician_id": tech}),
-            )
-        })
-        .collect();
-    let statuses = race(&app.client, requests).await;
-    assert_eq!(count(&statuses, StatusCode::CREATED), 1, "{statuses:?}");
-    app.assert_counters_consistent();
+    let servers = [first.address.as_str(), second.address.as_str()];
+    race_twelve_assigns(&app, &servers).await;
+    race_for_one_job(&app, &servers).await;
 
     // SIGTERM stops a server gracefully with exit code 0.
     assert!(first.terminate(), "fieldopt exited non-zero on SIGTERM");

@@ -82,7 +82,8 @@ fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .service(assignments::get_job_assignment)
         .service(routing::auto_route_job)
         .service(routing::get_auto_route)
-        .service(routing::get_best_technician);
+        .service(routing::get_best_technician)
+        .service(routing::plan_day);
 }
 
 fn operations(cfg: &mut ServiceConfig<'_>) {

@@ -1,14 +1,18 @@
 //! `/routing`: recommendations.
 
 use actix_web::{get, post, web};
-use fieldopt_domain::{JobId, Technician};
+use chrono::NaiveDate;
+use fieldopt_domain::{Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
+use fieldopt_engine::day_plan::{DayInput, plan_day as plan_day_engine};
+use fieldopt_engine::vrp::SolveOptions;
 use fieldopt_engine::{Candidate, ScoredTechnician, rank_technicians};
-use fieldopt_store::{jobs, technicians, workload};
+use fieldopt_store::assignments::{self, Placement, PlannedDay};
+use fieldopt_store::{DbConn, Entity, StoreError, StoreResult, jobs, technicians, workload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, parse_date};
 use crate::jobs::round_km;
 use crate::state::{AppState, today};
 
@@ -159,4 +163,311 @@ pub async fn get_best_technician(
     job_id: web::Path<i64>,
 ) -> Result<web::Json<RecommendationResponse>, ApiError> {
     recommend(&state, job_id.into_inner()).await
+}
+
+/// Body of `POST /routing/plan`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"scheduled_date": "2026-04-15", "apply": false, "time_limit_ms": 2000}))]
+pub struct PlanRequest {
+    /// The day to plan, `YYYY-MM-DD`.
+    #[schema(value_type = String, format = Date)]
+    scheduled_date: String,
+    /// Write the plan's assignments (default false: a dry run).
+    #[serde(default)]
+    apply: bool,
+    /// Planning time, 10..=60000 ms (default 2000).
+    time_limit_ms: Option<i64>,
+    /// Default: every technician not `off_duty`.
+    technician_ids: Option<Vec<i64>>,
+    /// Default: every `pending` job of the day.
+    job_ids: Option<Vec<i64>>,
+}
+
+/// A stop of a planned day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PlannedStop)]
+pub struct PlannedStopResponse {
+    job_id: i64,
+    /// `HH:MM`.
+    arrival: String,
+    /// `HH:MM`; later than arrival when the slot opens later.
+    start: String,
+    /// `HH:MM`.
+    end: String,
+    /// Length of the leg to this stop.
+    travel_km: f64,
+}
+
+/// A technician's planned day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PlannedRoute)]
+pub struct PlannedRouteResponse {
+    technician_id: i64,
+    travel_km: f64,
+    work_minutes: f64,
+    stops: Vec<PlannedStopResponse>,
+}
+
+/// A job the plan leaves out.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UnplannedJob)]
+pub struct UnplannedJobResponse {
+    job_id: i64,
+    /// Why, as `CODE: explanation` (codes: SKILL, AREA, CAPACITY, SHIFT, TIME_WINDOW, UNREACHABLE, NO_ROOM).
+    reasons: Vec<String>,
+}
+
+/// Totals of a plan.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PlanTotals)]
+pub struct PlanTotals {
+    jobs_assigned: usize,
+    jobs_unassigned: usize,
+    travel_km: f64,
+}
+
+/// A planned day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DayPlan)]
+pub struct PlanResponse {
+    scheduled_date: NaiveDate,
+    applied: bool,
+    elapsed_ms: u64,
+    routes: Vec<PlannedRouteResponse>,
+    unassigned: Vec<UnplannedJobResponse>,
+    totals: PlanTotals,
+}
+
+fn clock(minutes: f64) -> String {
+    let total = minutes.round().clamp(0.0, 24.0 * 60.0 - 1.0) as u32;
+    format!("{:02}:{:02}", total / 60, total % 60)
+}
+
+fn km(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn placement(date: NaiveDate, sequence: usize, arrival_minutes: f64) -> Placement {
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    Placement {
+        sequence: u32::try_from(sequence + 1).unwrap_or(u32::MAX),
+        estimated_arrival: midnight + chrono::Duration::minutes(arrival_minutes.round() as i64),
+    }
+}
+
+/// What a plan is computed from.
+struct DayData {
+    technicians: Vec<Technician>,
+    pending: Vec<Job>,
+    pinned: Vec<(Job, TechnicianId)>,
+}
+
+fn load_day(
+    conn: &mut DbConn,
+    date: NaiveDate,
+    technician_ids: Option<&[i64]>,
+    job_ids: Option<&[i64]>,
+) -> StoreResult<DayData> {
+    let all = technicians::all_live(conn)?;
+    let technicians: Vec<Technician> = match technician_ids {
+        None => all
+            .into_iter()
+            .filter(|t| t.status != TechnicianStatus::OffDuty)
+            .collect(),
+        Some(ids) => {
+            let mut chosen = Vec::with_capacity(ids.len());
+            for id in ids {
+                let tech = all
+                    .iter()
+                    .find(|t| t.id.0 == *id)
+                    .ok_or(StoreError::NotFoundInBatch(Entity::Technician, *id))?;
+                chosen.push(tech.clone());
+            }
+            chosen.sort_by_key(|t| t.id);
+            chosen
+        }
+    };
+    let pending = match job_ids {
+        None => jobs::on_date(conn, date, &[JobStatus::Pending])?,
+        Some(ids) => {
+            let ids: Vec<JobId> = ids.iter().copied().map(JobId).collect();
+            let found = jobs::find_many(conn, &ids)?;
+            for id in &ids {
+                let job = found
+                    .iter()
+                    .find(|j| j.id == *id)
+                    .ok_or(StoreError::NotFoundInBatch(Entity::Job, id.0))?;
+                if job.status != JobStatus::Pending || job.scheduled_date != Some(date) {
+                    return Err(StoreError::Conflict(format!(
+                        "Job {id}: only pending jobs of {date} can be planned (it is {} on {})",
+                        job.status,
+                        job.scheduled_date
+                            .map_or("no date".to_string(), |d| d.to_string())
+                    )));
+                }
+            }
+            found
+        }
+    };
+    let pinned = jobs::on_date(conn, date, &[JobStatus::Assigned, JobStatus::InProgress])?
+        .into_iter()
+        .filter_map(|job| {
+            let tech = job.assigned_technician?;
+            technicians
+                .iter()
+                .any(|t| t.id == tech)
+                .then_some((job, tech))
+        })
+        .collect();
+    Ok(DayData {
+        technicians,
+        pending,
+        pinned,
+    })
+}
+
+fn distinct_ids(field: &str, ids: &Option<Vec<i64>>) -> Result<(), ApiError> {
+    let Some(ids) = ids else { return Ok(()) };
+    if ids.is_empty() || ids.len() > 5000 {
+        return Err(ApiError::invalid(
+            field,
+            format!("must hold 1 to 5000 ids (got {})", ids.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    match ids.iter().find(|id| !seen.insert(**id)) {
+        Some(dup) => Err(ApiError::invalid(field, format!("duplicate id {dup}"))),
+        None => Ok(()),
+    }
+}
+
+/// Plan a whole day: who does which job, in what order, at what time.
+#[utoipa::path(
+    tag = "routing",
+    request_body = PlanRequest,
+    responses(
+        (status = 200, description = "The plan; with `apply` its assignments are written", body = PlanResponse),
+        (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A listed technician or job does not exist (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A listed job is not pending on that day, or the state changed before the plan could be applied; nothing was written", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/routing/plan")]
+pub async fn plan_day(
+    state: web::Data<AppState>,
+    body: JsonBody<PlanRequest>,
+) -> Result<web::Json<PlanResponse>, ApiError> {
+    let request = body.0;
+    let date = parse_date("scheduled_date", &request.scheduled_date)?;
+    let time_limit =
+        optional_int(request.time_limit_ms, "time_limit_ms", 10, 60_000)?.unwrap_or(2000);
+    distinct_ids("technician_ids", &request.technician_ids)?;
+    distinct_ids("job_ids", &request.job_ids)?;
+    let started = std::time::Instant::now();
+    let (technician_ids, job_ids) = (request.technician_ids, request.job_ids);
+    let day = state
+        .read(move |conn| load_day(conn, date, technician_ids.as_deref(), job_ids.as_deref()))
+        .await?;
+    let speed_kmh = state.settings().speed_kmh;
+    let options = SolveOptions {
+        time_limit: Some(std::time::Duration::from_millis(time_limit as u64)),
+        max_iterations: None,
+        seed: 1,
+    };
+    let plan = web::block(move || {
+        let input = DayInput {
+            technicians: &day.technicians,
+            pending: &day.pending,
+            pinned: &day.pinned,
+            speed_kmh,
+        };
+        plan_day_engine(&input, &options)
+    })
+    .await?;
+    if request.apply {
+        let days: Vec<PlannedDay> = plan
+            .routes
+            .iter()
+            .map(|route| {
+                let (mut new_jobs, mut kept_jobs) = (Vec::new(), Vec::new());
+                for (index, stop) in route.stops.iter().enumerate() {
+                    let place = placement(date, index, stop.arrival);
+                    if stop.pinned {
+                        kept_jobs.push((stop.job, place));
+                    } else {
+                        new_jobs.push((stop.job, place));
+                    }
+                }
+                PlannedDay {
+                    technician: route.technician,
+                    new_jobs,
+                    kept_jobs,
+                }
+            })
+            .collect();
+        state
+            .write(move |conn, now| assignments::apply_plan(conn, &days, now))
+            .await?;
+    }
+    let jobs_assigned = plan.routes.iter().map(|r| r.stops.len()).sum();
+    Ok(web::Json(PlanResponse {
+        scheduled_date: date,
+        applied: request.apply,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        totals: PlanTotals {
+            jobs_assigned,
+            jobs_unassigned: plan.unassigned.len(),
+            travel_km: km(plan.travel_km),
+        },
+        routes: plan
+            .routes
+            .into_iter()
+            .map(|route| PlannedRouteResponse {
+                technician_id: route.technician.0,
+                travel_km: km(route.travel_km),
+                work_minutes: route.work_minutes,
+                stops: route
+                    .stops
+                    .into_iter()
+                    .map(|stop| PlannedStopResponse {
+                        job_id: stop.job.0,
+                        arrival: clock(stop.arrival),
+                        start: clock(stop.start),
+                        end: clock(stop.end),
+                        travel_km: km(stop.travel_km),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        unassigned: plan
+            .unassigned
+            .into_iter()
+            .map(|(job, reasons)| UnplannedJobResponse {
+                job_id: job.0,
+                reasons: reasons
+                    .iter()
+                    .map(|r| format!("{}: {}", r.code(), r.description()))
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+fn optional_int(
+    value: Option<i64>,
+    field: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, ApiError> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => Err(ApiError::invalid(
+            field,
+            format!("{v} is out of range ({min}..={max})"),
+        )),
+        other => Ok(other),
+    }
 }

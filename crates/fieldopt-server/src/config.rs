@@ -29,6 +29,21 @@ pub enum Command {
     Seed,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Solve a Solomon-format VRPTW instance with the day-planning engine
+    /// and print the result as JSON.
+    Solve {
+        /// The instance file.
+        file: PathBuf,
+        /// Stop after this long.
+        #[arg(long, default_value_t = 5000)]
+        time_limit_ms: u64,
+        /// Seed of the search; same seed and iteration limit, same result.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after this many iterations (makes runs reproducible).
+        #[arg(long)]
+        max_iterations: Option<u64>,
+    },
 }
 
 /// Log output format.

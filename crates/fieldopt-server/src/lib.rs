@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod seed;
+pub mod solve;
 pub mod startup;
 pub mod telemetry;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fieldopt_server::config::{Cli, Command};
 use fieldopt_server::startup::{self, Application};
-use fieldopt_server::{seed, telemetry};
+use fieldopt_server::{seed, solve, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,6 +39,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "seeded {} technicians and {} jobs for {} and {}",
                 loaded.technicians, loaded.jobs, loaded.first_day, loaded.second_day
             );
+            Ok(())
+        }
+        Command::Solve {
+            file,
+            time_limit_ms,
+            seed,
+            max_iterations,
+        } => {
+            let result = solve::solve_file(
+                &file,
+                std::time::Duration::from_millis(time_limit_ms),
+                max_iterations,
+                seed,
+            )?;
+            println!("{result}");
             Ok(())
         }
         Command::Openapi => {

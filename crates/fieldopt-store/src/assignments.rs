@@ -500,3 +500,66 @@ pub fn for_job(conn: &mut DbConn, job: JobId) -> StoreResult<Assignment> {
         .map(Assignment::from)
         .ok_or(StoreError::NotFound(Entity::Assignment))
 }
+
+/// Sets the place of a job's live assignment in its technician's day.
+/// Conflict if the job is no longer assigned to `tech`.
+pub fn set_placement(
+    conn: &mut DbConn,
+    job: JobId,
+    tech: TechnicianId,
+    placement: Placement,
+) -> StoreResult<()> {
+    let updated = on_backend!(conn, c => diesel::update(
+            assignments::table
+                .filter(assignments::job_id.eq(job.0))
+                .filter(assignments::technician_id.eq(tech.0))
+                .filter(assignments::ended_at.is_null()),
+        )
+        .set((
+            assignments::sequence.eq(Some(int_to_db(placement.sequence))),
+            assignments::estimated_arrival.eq(Some(to_db_time(placement.estimated_arrival))),
+        ))
+        .execute(c)?);
+    if updated == 0 {
+        return Err(StoreError::Conflict(format!(
+            "Job {job}: no longer assigned to technician {tech}; plan again"
+        )));
+    }
+    Ok(())
+}
+
+/// One technician's planned day: new jobs to assign and jobs it already
+/// holds, each with its place.
+#[derive(Debug, Clone)]
+pub struct PlannedDay {
+    /// The technician.
+    pub technician: TechnicianId,
+    /// Pending jobs to assign, with their places.
+    pub new_jobs: Vec<(JobId, Placement)>,
+    /// Jobs the technician already holds, with their new places.
+    pub kept_jobs: Vec<(JobId, Placement)>,
+}
+
+/// Writes a day plan: every new assignment under the hard rules (soft
+/// rules were checked by the planner), every place updated. All or nothing.
+pub fn apply_plan(
+    conn: &mut DbConn,
+    days: &[PlannedDay],
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut days: Vec<&PlannedDay> = days.iter().collect();
+    days.sort_by_key(|day| day.technician);
+    let mut created = 0;
+    for day in days {
+        let new_jobs = day
+            .new_jobs
+            .iter()
+            .map(|(job, place)| (*job, Some(*place)))
+            .collect();
+        created += assign_placed(conn, day.technician, new_jobs, true, now)?.len();
+        for (job, place) in &day.kept_jobs {
+            set_placement(conn, *job, day.technician, *place)?;
+        }
+    }
+    Ok(created)
+}

@@ -8,5 +8,6 @@ mod concurrency;
 mod errors;
 mod jobs;
 mod operations;
+mod planning;
 mod routing;
 mod technicians;

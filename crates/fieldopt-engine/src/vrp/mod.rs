@@ -1,0 +1,249 @@
+//! Vehicle routing with time windows: the engine behind day planning and
+//! `fieldopt solve`.
+//!
+//! A [`Problem`] is vehicles (technicians) with a start, a shift, skills,
+//! areas, a job capacity and a load capacity, and jobs with a location, a
+//! duration, a window in which work must start, skills, an area, a priority,
+//! a demand and optionally a vehicle they are pinned to. [`solve`] returns a
+//! [`Plan`]: routes with times, and every job left out with reason codes.
+//!
+//! Objective, lexicographic: the served jobs' weight (priority 1 counts
+//! 10 000 times priority 2, and so on, so one job of a higher priority
+//! outweighs any number of lower ones in a request of up to 10 000 jobs),
+//! then the least total distance.
+//!
+//! Search: regret insertion builds a first plan; then adaptive large
+//! neighbourhood search runs until the time or iteration limit: each
+//! iteration removes a group of related jobs (a string of neighbours, or a
+//! random set), reinserts them greedily or by regret with noise, improves the
+//! result by local search over granular neighbourhoods (relocate of 1–3
+//! consecutive jobs, swap, 2-opt*, 2-opt within a route), and keeps it by a
+//! simulated-annealing rule. Everything is deterministic for a given seed and
+//! iteration limit.
+
+mod check;
+mod search;
+pub mod solomon;
+
+use std::time::Duration;
+
+pub use check::{Violation, check_plan};
+pub use search::solve;
+
+/// The routing problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Distance between locations, row-major `locations × locations`.
+    pub distance: Vec<f64>,
+    /// Travel time between locations, same shape.
+    pub travel_time: Vec<f64>,
+    /// Number of locations.
+    pub locations: usize,
+    /// The vehicles (technicians).
+    pub vehicles: Vec<Vehicle>,
+    /// The jobs.
+    pub jobs: Vec<PlanJob>,
+    /// `true`: a route ends at its last job; `false`: it returns to its
+    /// start by the end of the shift.
+    pub open_routes: bool,
+}
+
+/// A vehicle (a technician's day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    /// Caller's id.
+    pub id: i64,
+    /// Start location.
+    pub start: usize,
+    /// Earliest departure.
+    pub shift_start: f64,
+    /// Latest end of the last job (open routes) or return (closed routes).
+    pub shift_end: f64,
+    /// Skills held.
+    pub skills: Vec<String>,
+    /// Areas covered; empty covers every area.
+    pub areas: Vec<String>,
+    /// Most jobs in the route.
+    pub max_jobs: usize,
+    /// Most total demand in the route.
+    pub load_capacity: i64,
+}
+
+/// A job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanJob {
+    /// Caller's id.
+    pub id: i64,
+    /// Location.
+    pub location: usize,
+    /// Time on site.
+    pub duration: f64,
+    /// Work must start at or after this.
+    pub window_start: f64,
+    /// Work must start at or before this.
+    pub window_end: f64,
+    /// Skills a vehicle must hold, all of them.
+    pub skills: Vec<String>,
+    /// Area a vehicle must cover (if any).
+    pub area: Option<String>,
+    /// 1 (highest) ..= 5.
+    pub priority: u8,
+    /// Load it takes.
+    pub demand: i64,
+    /// Vehicle index that must keep it (already assigned work).
+    pub pinned_to: Option<usize>,
+}
+
+impl Problem {
+    /// Great-circle distance (km) and travel time (minutes at `speed_kmh`)
+    /// matrices for `(latitude, longitude)` points.
+    pub fn great_circle_matrices(points: &[(f64, f64)], speed_kmh: f64) -> (Vec<f64>, Vec<f64>) {
+        let n = points.len();
+        let mut distance = vec![0.0; n * n];
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let d = haversine_km(points[i], points[j]);
+                distance[i * n + j] = d;
+                distance[j * n + i] = d;
+            }
+        }
+        let minutes_per_km = 60.0 / speed_kmh.max(1e-9);
+        let travel_time = distance.iter().map(|d| d * minutes_per_km).collect();
+        (distance, travel_time)
+    }
+
+    fn dist(&self, from: usize, to: usize) -> f64 {
+        self.distance[from * self.locations + to]
+    }
+
+    fn time(&self, from: usize, to: usize) -> f64 {
+        self.travel_time[from * self.locations + to]
+    }
+}
+
+fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
+    let d_lat = lat2 - lat1;
+    let d_lon = (b.1 - a.1).to_radians();
+    let h = (d_lat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (d_lon / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * h.sqrt().min(1.0).asin()
+}
+
+/// When to stop searching.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SolveOptions {
+    /// Wall-clock limit (the normal stop).
+    pub time_limit: Option<Duration>,
+    /// Iteration limit (makes runs reproducible).
+    pub max_iterations: Option<u64>,
+    /// Seed of the search.
+    pub seed: u64,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// One route per vehicle, in vehicle order (possibly empty).
+    pub routes: Vec<PlannedRoute>,
+    /// Jobs left out.
+    pub unassigned: Vec<UnassignedJob>,
+    /// Total distance.
+    pub distance: f64,
+}
+
+/// A vehicle's route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRoute {
+    /// Vehicle index.
+    pub vehicle: usize,
+    /// Stops in order.
+    pub stops: Vec<PlannedStop>,
+    /// Distance, including the return leg of a closed route.
+    pub distance: f64,
+    /// Sum of durations.
+    pub work_time: f64,
+}
+
+/// A stop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedStop {
+    /// Job index.
+    pub job: usize,
+    /// Arrival.
+    pub arrival: f64,
+    /// Start of work.
+    pub start: f64,
+    /// End of work.
+    pub end: f64,
+    /// Length of the leg to this stop.
+    pub distance: f64,
+}
+
+/// A job left out and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnassignedJob {
+    /// Job index.
+    pub job: usize,
+    /// Why, most fundamental first.
+    pub reasons: Vec<UnassignedReason>,
+}
+
+/// Why a job is left out (checked against every vehicle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnassignedReason {
+    /// No vehicle has the required skills.
+    Skill,
+    /// Vehicles with the skills do not cover the job's area.
+    Area,
+    /// The job's demand exceeds every suitable vehicle's load capacity, or
+    /// every suitable vehicle is at its job capacity.
+    Capacity,
+    /// The job does not fit in any suitable vehicle's shift.
+    Shift,
+    /// The job's window does not overlap any suitable vehicle's shift.
+    TimeWindow,
+    /// No suitable vehicle can reach it within its window and shift.
+    Unreachable,
+    /// It fits some vehicle alone, but not next to the work planned.
+    NoRoom,
+}
+
+impl UnassignedReason {
+    /// Stable code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            UnassignedReason::Skill => "SKILL",
+            UnassignedReason::Area => "AREA",
+            UnassignedReason::Capacity => "CAPACITY",
+            UnassignedReason::Shift => "SHIFT",
+            UnassignedReason::TimeWindow => "TIME_WINDOW",
+            UnassignedReason::Unreachable => "UNREACHABLE",
+            UnassignedReason::NoRoom => "NO_ROOM",
+        }
+    }
+
+    /// One sentence for people.
+    pub const fn description(self) -> &'static str {
+        match self {
+            UnassignedReason::Skill => "no technician has the required skills",
+            UnassignedReason::Area => "no technician with the skills covers the area",
+            UnassignedReason::Capacity => "every suitable technician is at capacity",
+            UnassignedReason::Shift => "the job does not fit in any suitable technician's shift",
+            UnassignedReason::TimeWindow => {
+                "the time slot is outside every suitable technician's shift"
+            }
+            UnassignedReason::Unreachable => "no suitable technician can get there in time",
+            UnassignedReason::NoRoom => "no room left next to the work already planned",
+        }
+    }
+}
+
+/// Whether `vehicle` may do `job` by skills and area.
+pub(crate) fn qualified(vehicle: &Vehicle, job: &PlanJob) -> (bool, bool) {
+    let skills = job.skills.iter().all(|s| vehicle.skills.contains(s));
+    let area = job
+        .area
+        .as_ref()
+        .is_none_or(|a| vehicle.areas.is_empty() || vehicle.areas.contains(a));
+    (skills, area)
+}

@@ -191,8 +191,12 @@ def main():
             cells.append(f"{dist:.2f} ({g:.2f} %, {vehicles} veh{'' if ok else ', INFEASIBLE'})")
             print(name, label, round(dist, 2), flush=True)
         lines.append(f"| {name} | {best[name]:.1f} | " + " | ".join(cells) + " |")
-    lines.append("| **mean (max) gap** | | " + " | ".join(
-        f"**{statistics.mean(v):.2f} %** ({max(v):.2f})" for v in per_solver.values()) + " |")
+    def summary(values):
+        solved = [g for g in values if not math.isnan(g)]
+        text = f"**{statistics.mean(solved):.2f} %** ({max(solved):.2f})" if solved else "n/a"
+        missing = len(values) - len(solved)
+        return text + (f", no solution on {missing}" if missing else "")
+    lines.append("| **mean (max) gap** | | " + " | ".join(summary(v) for v in per_solver.values()) + " |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("wrote", args.out)
 

@@ -6,6 +6,7 @@
 //! answers, nothing here does I/O or reads the clock.
 
 pub mod day_plan;
+pub mod random;
 pub mod ranking;
 pub mod vrp;
 

@@ -9,6 +9,7 @@ use fieldopt_domain::{
     Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName, Phone,
     Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
 };
+use fieldopt_engine::random::SplitMix64;
 use fieldopt_store::jobs::{self, NewJob};
 use fieldopt_store::technicians::{self, NewTechnician};
 use fieldopt_store::{DbPool, write_transaction};
@@ -116,36 +117,17 @@ const SLOTS: [Option<&str>; 6] = [
     None,
 ];
 
-/// A small deterministic generator (SplitMix64): no dependency, same
-/// sequence on every platform.
-struct Dice(u64);
+/// The demo set's dice: the engine's deterministic generator.
+type Dice = SplitMix64;
 
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// Uniform in `-spread..spread`.
-    fn jitter(&mut self, spread: f64) -> f64 {
-        (self.next() as f64 / u64::MAX as f64 * 2.0 - 1.0) * spread
-    }
+/// Uniform in `-spread..spread`.
+fn jitter(dice: &mut Dice, spread: f64) -> f64 {
+    (dice.unit() * 2.0 - 1.0) * spread
 }
 
 fn point_near(dice: &mut Dice, area: usize) -> GeoPoint {
     let (_, lat, lon) = AREAS[area];
-    GeoPoint::new(lat + dice.jitter(0.04), lon + dice.jitter(0.05)).expect("near New York")
+    GeoPoint::new(lat + jitter(dice, 0.04), lon + jitter(dice, 0.05)).expect("near New York")
 }
 
 fn demo_technician(dice: &mut Dice, index: usize) -> anyhow::Result<NewTechnician> {
@@ -237,7 +219,7 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
     let second_day = first_day
         .checked_add_days(Days::new(1))
         .context("date out of range")?;
-    let mut dice = Dice(0x5EED_F1E1_D0B7);
+    let mut dice = Dice::new(0x5EED_F1E1_D0B7);
     let techs = (0..TECHNICIANS)
         .map(|i| demo_technician(&mut dice, i))
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -13,37 +13,7 @@ const EPS: f64 = 1e-6;
 /// Neighbours per job in the granular neighbourhoods.
 const NEIGHBOURS: usize = 30;
 
-/// SplitMix64: small, fast, the same on every platform.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-}
+use crate::random::SplitMix64 as Rng;
 
 /// Precomputed facts about the problem.
 struct Ctx<'a> {
@@ -186,6 +156,35 @@ impl Solution {
     }
 }
 
+/// The cheapest feasible position of job `j` in vehicle `v`'s route:
+/// (new route distance, position). `blink` skips positions at random.
+fn cheapest_position(
+    ctx: &Ctx<'_>,
+    v: usize,
+    route: &[usize],
+    j: usize,
+    rng: &mut Rng,
+    blink: f64,
+) -> Option<(f64, usize)> {
+    let mut best: Option<(f64, usize)> = None;
+    for pos in 0..=route.len() {
+        if blink > 0.0 && rng.unit() < blink {
+            continue;
+        }
+        let candidate = route[..pos]
+            .iter()
+            .copied()
+            .chain(std::iter::once(j))
+            .chain(route[pos..].iter().copied());
+        if let Some(d) = ctx.cost(v, candidate)
+            && best.is_none_or(|(b, _)| d < b - EPS)
+        {
+            best = Some((d, pos));
+        }
+    }
+    best
+}
+
 /// The best place to insert job `j`: (extra distance, vehicle, position).
 fn best_insertion(
     ctx: &Ctx<'_>,
@@ -203,20 +202,10 @@ fn best_insertion(
         if route.is_empty() && ctx.class[v] != v && s.routes[ctx.class[v]].is_empty() {
             continue; // an identical empty vehicle was already tried
         }
-        for pos in 0..=route.len() {
-            if blink > 0.0 && rng.unit() < blink {
-                continue;
-            }
-            let candidate = route[..pos]
-                .iter()
-                .copied()
-                .chain(std::iter::once(j))
-                .chain(route[pos..].iter().copied());
-            if let Some(d) = ctx.cost(v, candidate) {
-                let delta = d - s.distance[v];
-                if best.is_none_or(|(b, _, _)| delta < b - EPS) {
-                    best = Some((delta, v, pos));
-                }
+        if let Some((d, pos)) = cheapest_position(ctx, v, route, j, rng, blink) {
+            let delta = d - s.distance[v];
+            if best.is_none_or(|(b, _, _)| delta < b - EPS) {
+                best = Some((delta, v, pos));
             }
         }
     }
@@ -248,20 +237,8 @@ fn recreate(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, blink: f64, regret: 
                     if route.is_empty() && ctx.class[v] != v && s.routes[ctx.class[v]].is_empty() {
                         continue;
                     }
-                    let mut best_here: Option<(f64, usize)> = None;
-                    for pos in 0..=route.len() {
-                        let candidate = route[..pos]
-                            .iter()
-                            .copied()
-                            .chain(std::iter::once(j))
-                            .chain(route[pos..].iter().copied());
-                        if let Some(d) = ctx.cost(v, candidate) {
-                            let delta = d - s.distance[v];
-                            if best_here.is_none_or(|(b, _)| delta < b) {
-                                best_here = Some((delta, pos));
-                            }
-                        }
-                    }
+                    let best_here = cheapest_position(ctx, v, route, j, rng, 0.0)
+                        .map(|(d, pos)| (d - s.distance[v], pos));
                     if let Some((delta, pos)) = best_here {
                         costs.push((delta, v, pos));
                     }
@@ -568,7 +545,7 @@ fn ruin(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, count: usize) {
 
 /// Pinned jobs go to their vehicle first, wherever they fit best (or at the
 /// end when nothing fits: they are never dropped).
-fn place_pinned(ctx: &Ctx<'_>, s: &mut Solution) {
+fn place_pinned(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng) {
     for j in 0..ctx.n {
         let Some(v) = ctx.p.jobs[j].pinned_to else {
             continue;
@@ -576,20 +553,7 @@ fn place_pinned(ctx: &Ctx<'_>, s: &mut Solution) {
         if v >= s.routes.len() {
             continue;
         }
-        let route = &s.routes[v];
-        let mut best: Option<(f64, usize)> = None;
-        for pos in 0..=route.len() {
-            let candidate = route[..pos]
-                .iter()
-                .copied()
-                .chain(std::iter::once(j))
-                .chain(route[pos..].iter().copied());
-            if let Some(d) = ctx.cost(v, candidate)
-                && best.is_none_or(|(b, _)| d < b)
-            {
-                best = Some((d, pos));
-            }
-        }
+        let best = cheapest_position(ctx, v, &s.routes[v], j, rng, 0.0);
         let pos = best.map_or(s.routes[v].len(), |(_, pos)| pos);
         s.routes[v].insert(pos, j);
         s.distance[v] = ctx
@@ -617,7 +581,7 @@ fn raw_distance(ctx: &Ctx<'_>, v: usize, route: &[usize]) -> f64 {
 pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
     let started = Instant::now();
     let ctx = Ctx::new(problem);
-    let mut rng = Rng(options.seed ^ 0x05EE_D0FF_1E1D);
+    let mut rng = Rng::new(options.seed ^ 0x05EE_D0FF_1E1D);
     let max_iterations = options.max_iterations.unwrap_or(u64::MAX);
     let out_of_time = || {
         options
@@ -627,7 +591,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
     let no_limit = options.time_limit.is_none() && options.max_iterations.is_none();
 
     let mut current = Solution::empty(&ctx);
-    place_pinned(&ctx, &mut current);
+    place_pinned(&ctx, &mut current, &mut rng);
     recreate(&ctx, &mut current, &mut rng, 0.0, true);
     local_search(&ctx, &mut current, &mut rng, &out_of_time);
     let mut best = current.clone();

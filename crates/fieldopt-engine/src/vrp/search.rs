@@ -320,7 +320,7 @@ fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn F
                 let (Some(pu), Some(pw)) = (at[u], at[w]) else {
                     continue;
                 };
-                if try_moves(ctx, s, u, w, pu, pw, &mut a_buf, &mut b_buf) {
+                if try_moves(ctx, s, pu, pw, &mut a_buf, &mut b_buf) {
                     improved = true;
                     at = positions(s, n);
                 }
@@ -360,14 +360,14 @@ fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn F
     }
 }
 
-/// Tries the moves that bring `u` next to its neighbour `w`; applies the
-/// first that shortens the plan.
+/// Tries the moves that bring the job at `(ru, iu)` next to its neighbour at
+/// `(rw, iw)`; applies the
+/// first that shortens the plan. Candidates are built in the reused
+/// buffers `a` and `b`: nothing is allocated unless a move is applied.
 #[allow(clippy::too_many_arguments)]
 fn try_moves(
     ctx: &Ctx<'_>,
     s: &mut Solution,
-    u: usize,
-    w: usize,
     (ru, iu): (usize, usize),
     (rw, iw): (usize, usize),
     a: &mut Vec<usize>,
@@ -378,100 +378,92 @@ fn try_moves(
     } else {
         s.distance[ru] + s.distance[rw]
     };
-    let accept = |s: &mut Solution, a: &Vec<usize>, b: &Vec<usize>, ctx: &Ctx<'_>| -> bool {
+    // New distances of the two routes when the candidate is shorter.
+    let improving = |a: &[usize], b: &[usize]| -> Option<(f64, f64)> {
+        let da = ctx.cost(ru, a.iter().copied())?;
         if ru == rw {
-            if let Some(d) = ctx.cost(ru, a.iter().copied())
-                && d < current - EPS
-            {
-                s.routes[ru].clone_from(a);
-                s.distance[ru] = d;
-                return true;
-            }
-            return false;
+            return (da < current - EPS).then_some((da, 0.0));
         }
-        let Some(da) = ctx.cost(ru, a.iter().copied()) else {
-            return false;
-        };
         if da >= current - EPS {
-            return false;
+            return None;
         }
-        let Some(db) = ctx.cost(rw, b.iter().copied()) else {
-            return false;
-        };
-        if da + db < current - EPS {
-            s.routes[ru].clone_from(a);
-            s.routes[rw].clone_from(b);
-            s.distance[ru] = da;
-            s.distance[rw] = db;
-            return true;
-        }
-        false
+        let db = ctx.cost(rw, b.iter().copied())?;
+        (da + db < current - EPS).then_some((da, db))
     };
-    let route_u = s.routes[ru].clone();
-    let route_w = s.routes[rw].clone();
-    if ru != rw {
-        // Relocate a segment of 1..=3 jobs starting at u to just after / before w.
-        for len in 1..=3usize {
-            if iu + len > route_u.len() {
-                break;
+    let found = 'search: {
+        let (route_u, route_w) = (&s.routes[ru], &s.routes[rw]);
+        if ru != rw {
+            // Relocate a segment of 1..=3 jobs starting at u to just after / before w.
+            for len in 1..=3usize {
+                if iu + len > route_u.len() {
+                    break;
+                }
+                let segment = &route_u[iu..iu + len];
+                if segment.iter().any(|&j| !ctx.compatible[rw * ctx.n + j]) {
+                    break;
+                }
+                for insert_at in [iw + 1, iw] {
+                    a.clear();
+                    a.extend_from_slice(&route_u[..iu]);
+                    a.extend_from_slice(&route_u[iu + len..]);
+                    b.clear();
+                    b.extend_from_slice(&route_w[..insert_at]);
+                    b.extend_from_slice(segment);
+                    b.extend_from_slice(&route_w[insert_at..]);
+                    if let Some(found) = improving(a, b) {
+                        break 'search Some(found);
+                    }
+                }
             }
-            let segment = &route_u[iu..iu + len];
-            if segment.iter().any(|&j| !ctx.compatible[rw * ctx.n + j]) {
-                break;
+            // Swap u and w.
+            a.clone_from(route_u);
+            a[iu] = route_w[iw];
+            b.clone_from(route_w);
+            b[iw] = route_u[iu];
+            if let Some(found) = improving(a, b) {
+                break 'search Some(found);
             }
-            for insert_at in [iw + 1, iw] {
+            // 2-opt*: u's head with w's tail (u then w), and w's head with u's tail.
+            for (split_u, split_w) in [(iu + 1, iw), (iu, iw + 1)] {
                 a.clear();
-                a.extend_from_slice(&route_u[..iu]);
-                a.extend_from_slice(&route_u[iu + len..]);
+                a.extend_from_slice(&route_u[..split_u]);
+                a.extend_from_slice(&route_w[split_w..]);
                 b.clear();
-                b.extend_from_slice(&route_w[..insert_at]);
-                b.extend_from_slice(segment);
-                b.extend_from_slice(&route_w[insert_at..]);
-                if accept(s, a, b, ctx) {
-                    return true;
+                b.extend_from_slice(&route_w[..split_w]);
+                b.extend_from_slice(&route_u[split_u..]);
+                if let Some(found) = improving(a, b) {
+                    break 'search Some(found);
+                }
+            }
+        } else {
+            // Relocate u right after w within the route.
+            a.clone_from(route_u);
+            let job = a.remove(iu);
+            let target = if iw < iu { iw + 1 } else { iw };
+            a.insert(target.min(a.len()), job);
+            if let Some(found) = improving(a, b) {
+                break 'search Some(found);
+            }
+            // 2-opt: reverse the stretch so that u follows w (or w follows u).
+            let (lo, hi) = if iu < iw { (iu + 1, iw) } else { (iw + 1, iu) };
+            if lo < hi {
+                a.clone_from(route_u);
+                a[lo..=hi].reverse();
+                if let Some(found) = improving(a, b) {
+                    break 'search Some(found);
                 }
             }
         }
-        // Swap u and w.
-        a.clone_from(&route_u);
-        a[iu] = w;
-        b.clone_from(&route_w);
-        b[iw] = u;
-        if accept(s, a, b, ctx) {
-            return true;
-        }
-        // 2-opt*: u's head with w's tail (u then w), and w's head with u's tail.
-        for (split_u, split_w) in [(iu + 1, iw), (iu, iw + 1)] {
-            a.clear();
-            a.extend_from_slice(&route_u[..split_u]);
-            a.extend_from_slice(&route_w[split_w..]);
-            b.clear();
-            b.extend_from_slice(&route_w[..split_w]);
-            b.extend_from_slice(&route_u[split_u..]);
-            if accept(s, a, b, ctx) {
-                return true;
-            }
-        }
-    } else {
-        // Relocate u right after w within the route.
-        a.clone_from(&route_u);
-        let job = a.remove(iu);
-        let target = if iw < iu { iw + 1 } else { iw };
-        a.insert(target.min(a.len()), job);
-        if accept(s, a, b, ctx) {
-            return true;
-        }
-        // 2-opt: reverse the stretch so that u follows w (or w follows u).
-        let (lo, hi) = if iu < iw { (iu + 1, iw) } else { (iw + 1, iu) };
-        if lo < hi {
-            a.clone_from(&route_u);
-            a[lo..=hi].reverse();
-            if accept(s, a, b, ctx) {
-                return true;
-            }
-        }
+        None
+    };
+    let Some((da, db)) = found else { return false };
+    s.routes[ru].clone_from(a);
+    s.distance[ru] = da;
+    if ru != rw {
+        s.routes[rw].clone_from(b);
+        s.distance[rw] = db;
     }
-    false
+    true
 }
 
 /// Removes `count` related jobs: a string of consecutive jobs around a seed

@@ -471,8 +471,7 @@ pub fn for_technician(
             }
             query
         };
-        let total: i64 = filtered().count().get_result(c)?;
-        let rows = filtered()
+        let rows: Vec<_> = filtered()
             .order((
                 assignments::work_date,
                 assignments::sequence.is_null(),
@@ -484,6 +483,10 @@ pub fn for_technician(
             .offset(page.offset)
             .select(AssignmentRow::as_select())
             .load(c)?;
+        let total = match page.known_total(rows.len()) {
+            Some(total) => total,
+            None => filtered().count().get_result(c)?,
+        };
         (rows, total)
     });
     Ok(Paged {

@@ -269,13 +269,16 @@ pub fn list(conn: &mut DbConn, filter: &JobFilter, page: Page) -> StoreResult<Pa
             }
             query
         };
-        let total: i64 = filtered().count().get_result(c)?;
-        let rows = filtered()
+        let rows: Vec<_> = filtered()
             .order(jobs::id)
             .limit(page.limit)
             .offset(page.offset)
             .select(JobRow::as_select())
             .load(c)?;
+        let total = match page.known_total(rows.len()) {
+            Some(total) => total,
+            None => filtered().count().get_result(c)?,
+        };
         (rows, total)
     });
     Ok(Paged {

@@ -239,13 +239,16 @@ pub fn list(
             }
             query
         };
-        let total: i64 = filtered().count().get_result(c)?;
-        let rows = filtered()
+        let rows: Vec<_> = filtered()
             .order(technicians::id)
             .limit(page.limit)
             .offset(page.offset)
             .select(TechnicianRow::as_select())
             .load(c)?;
+        let total = match page.known_total(rows.len()) {
+            Some(total) => total,
+            None => filtered().count().get_result(c)?,
+        };
         (rows, total)
     });
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();

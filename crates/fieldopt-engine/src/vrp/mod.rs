@@ -23,6 +23,7 @@
 
 mod check;
 mod search;
+mod segment;
 pub mod solomon;
 
 use std::time::Duration;

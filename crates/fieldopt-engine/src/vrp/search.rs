@@ -1,19 +1,24 @@
 //! The search: regret construction, then large neighbourhood search with
 //! local search, under a simulated-annealing acceptance rule.
+//!
+//! Every route keeps the [`Segment`] of each prefix and suffix, so a move is
+//! priced from a few distance lookups and, only when it shortens the plan,
+//! checked for time, load and job count by joining segments: constant time
+//! per move, whatever the route length.
 
 use std::time::Instant;
 
+use super::segment::{ANYWHERE, Segment, join};
 use super::{
     Plan, PlannedRoute, PlannedStop, Problem, SolveOptions, UnassignedJob, UnassignedReason,
     qualified,
 };
+use crate::random::SplitMix64 as Rng;
 
-/// Slack for floating-point time comparisons.
+/// Slack for floating-point time and distance comparisons.
 const EPS: f64 = 1e-6;
 /// Neighbours per job in the granular neighbourhoods.
 const NEIGHBOURS: usize = 30;
-
-use crate::random::SplitMix64 as Rng;
 
 /// Precomputed facts about the problem.
 struct Ctx<'a> {
@@ -21,12 +26,19 @@ struct Ctx<'a> {
     n: usize,
     /// `compatible[v * n + j]`: skills, area, pin.
     compatible: Vec<bool>,
+    /// Every vehicle may do every job: moves need no per-job check.
+    all_compatible: bool,
     /// Nearest other jobs of each job.
     neighbours: Vec<Vec<usize>>,
     /// Value of serving each job.
     weight: Vec<u128>,
     /// Vehicles that are interchangeable share a class (index of the first).
     class: Vec<usize>,
+    /// Each job as a one-visit segment.
+    visit: Vec<Segment>,
+    /// Each vehicle's start and end as segments.
+    start: Vec<Segment>,
+    end: Vec<Segment>,
 }
 
 impl<'a> Ctx<'a> {
@@ -62,87 +74,179 @@ impl<'a> Ctx<'a> {
             .map(|v| {
                 (0..v)
                     .find(|&w| {
-                        p.vehicles[w] == p.vehicles[v] || {
-                            let (a, b) = (&p.vehicles[w], &p.vehicles[v]);
-                            a.start == b.start
-                                && a.shift_start == b.shift_start
-                                && a.shift_end == b.shift_end
-                                && a.skills == b.skills
-                                && a.areas == b.areas
-                                && a.max_jobs == b.max_jobs
-                                && a.load_capacity == b.load_capacity
-                        }
+                        let (a, b) = (&p.vehicles[w], &p.vehicles[v]);
+                        a.start == b.start
+                            && a.shift_start == b.shift_start
+                            && a.shift_end == b.shift_end
+                            && a.skills == b.skills
+                            && a.areas == b.areas
+                            && a.max_jobs == b.max_jobs
+                            && a.load_capacity == b.load_capacity
                     })
                     .filter(|_| !p.jobs.iter().any(|j| j.pinned_to == Some(v)))
                     .unwrap_or(v)
             })
             .collect();
+        let visit = p
+            .jobs
+            .iter()
+            .map(|job| Segment {
+                load: job.demand,
+                jobs: 1,
+                ..Segment::visit(job.location, job.duration, job.window_start, job.window_end)
+            })
+            .collect();
+        let start = p
+            .vehicles
+            .iter()
+            .map(|v| Segment::visit(v.start, 0.0, v.shift_start, v.shift_end))
+            .collect();
+        let end = p
+            .vehicles
+            .iter()
+            .map(|v| {
+                let at = if p.open_routes { ANYWHERE } else { v.start };
+                Segment::visit(at, 0.0, v.shift_start, v.shift_end)
+            })
+            .collect();
         Ctx {
             p,
             n,
+            all_compatible: compatible.iter().all(|&c| c),
             compatible,
             neighbours,
             weight,
             class,
+            visit,
+            start,
+            end,
         }
     }
 
-    /// Distance of `route` on vehicle `v`, or `None` if it breaks a rule.
-    fn cost(&self, v: usize, route: impl Iterator<Item = usize>) -> Option<f64> {
-        let p = self.p;
-        let vehicle = &p.vehicles[v];
-        let (mut t, mut prev, mut d, mut load, mut count) =
-            (vehicle.shift_start, vehicle.start, 0.0, 0i64, 0usize);
-        for j in route {
-            if !self.compatible[v * self.n + j] {
-                return None;
-            }
-            let job = &p.jobs[j];
-            count += 1;
-            load += job.demand;
-            if count > vehicle.max_jobs || load > vehicle.load_capacity {
-                return None;
-            }
-            let start = (t + p.time(prev, job.location)).max(job.window_start);
-            if start > job.window_end + EPS {
-                return None;
-            }
-            t = start + job.duration;
-            if p.open_routes && t > vehicle.shift_end + EPS {
-                return None;
-            }
-            d += p.dist(prev, job.location);
-            prev = job.location;
+    fn join(&self, a: &Segment, b: &Segment) -> Segment {
+        join(self.p, a, b)
+    }
+
+    /// `head`, then `middle`, then `tail`, then vehicle `v`'s end.
+    fn route_of(&self, v: usize, head: &Segment, middle: &Segment, tail: &Segment) -> Segment {
+        self.join(&self.join(&self.join(head, middle), tail), &self.end[v])
+    }
+
+    /// Whether a whole route of vehicle `v` keeps time, load and job count.
+    fn fits(&self, v: usize, route: &Segment) -> bool {
+        let vehicle = &self.p.vehicles[v];
+        route.warp <= EPS && route.load <= vehicle.load_capacity && route.jobs <= vehicle.max_jobs
+    }
+
+    /// Distance between two locations, free to the open end of a route.
+    fn dist(&self, from: usize, to: usize) -> f64 {
+        if to == ANYWHERE {
+            0.0
+        } else {
+            self.p.dist(from, to)
         }
-        if !p.open_routes && count > 0 {
-            if t + p.time(prev, vehicle.start) > vehicle.shift_end + EPS {
-                return None;
-            }
-            d += p.dist(prev, vehicle.start);
-        }
-        Some(d)
+    }
+
+    fn location(&self, j: usize) -> usize {
+        self.p.jobs[j].location
+    }
+
+    fn may_do(&self, v: usize, jobs: &[usize]) -> bool {
+        self.all_compatible || jobs.iter().all(|&j| self.compatible[v * self.n + j])
     }
 }
 
-/// Routes, their distances, and the jobs left out.
+/// A vehicle's jobs in order, with the segment of every prefix and suffix.
+#[derive(Debug, Clone)]
+struct Route {
+    jobs: Vec<usize>,
+    /// `head[k]`: the vehicle's start and the first `k` jobs.
+    head: Vec<Segment>,
+    /// `tail[k]`: jobs `k..` (without the end).
+    tail: Vec<Segment>,
+    /// The whole route, end included.
+    whole: Segment,
+    /// Location of the start, and of the end (`ANYWHERE` when open).
+    from: usize,
+    to: usize,
+}
+
+impl Route {
+    fn new(ctx: &Ctx<'_>, v: usize) -> Self {
+        let mut route = Route {
+            jobs: Vec::new(),
+            head: Vec::new(),
+            tail: Vec::new(),
+            whole: Segment::EMPTY,
+            from: ctx.start[v].first,
+            to: ctx.end[v].first,
+        };
+        route.update(ctx, v);
+        route
+    }
+
+    /// Recomputes the segments after `jobs` changed.
+    fn update(&mut self, ctx: &Ctx<'_>, v: usize) {
+        let len = self.jobs.len();
+        self.head.clear();
+        self.head.push(ctx.start[v]);
+        for (k, &j) in self.jobs.iter().enumerate() {
+            let next = ctx.join(&self.head[k], &ctx.visit[j]);
+            self.head.push(next);
+        }
+        self.tail.clear();
+        self.tail.resize(len + 1, Segment::EMPTY);
+        for k in (0..len).rev() {
+            self.tail[k] = ctx.join(&ctx.visit[self.jobs[k]], &self.tail[k + 1]);
+        }
+        self.whole = ctx.join(&self.head[len], &ctx.end[v]);
+    }
+
+    fn distance(&self) -> f64 {
+        self.whole.distance
+    }
+
+    /// Location just before position `k` (the start for 0).
+    fn before(&self, ctx: &Ctx<'_>, k: usize) -> usize {
+        if k == 0 {
+            self.from
+        } else {
+            ctx.location(self.jobs[k - 1])
+        }
+    }
+
+    /// Location at position `k` (the end for `len`).
+    fn at(&self, ctx: &Ctx<'_>, k: usize) -> usize {
+        self.jobs.get(k).map_or(self.to, |&j| ctx.location(j))
+    }
+
+    /// The jobs of `order` joined in that order.
+    fn stretch(ctx: &Ctx<'_>, order: impl Iterator<Item = usize>) -> Segment {
+        order.fold(Segment::EMPTY, |acc, j| ctx.join(&acc, &ctx.visit[j]))
+    }
+}
+
+/// Routes and the jobs left out.
 #[derive(Debug, Clone)]
 struct Solution {
-    routes: Vec<Vec<usize>>,
-    distance: Vec<f64>,
+    routes: Vec<Route>,
     unassigned: Vec<usize>,
+    /// Routes changed since the last local search finished.
+    dirty: Vec<bool>,
 }
 
 impl Solution {
     fn empty(ctx: &Ctx<'_>) -> Self {
+        let vehicles = ctx.p.vehicles.len();
         Solution {
-            routes: vec![Vec::new(); ctx.p.vehicles.len()],
-            distance: vec![0.0; ctx.p.vehicles.len()],
+            routes: (0..vehicles).map(|v| Route::new(ctx, v)).collect(),
             unassigned: (0..ctx.n).collect(),
+            dirty: vec![true; vehicles],
         }
     }
 
     fn total_distance(&self) -> f64 {
-        self.distance.iter().sum()
+        self.routes.iter().map(Route::distance).sum()
     }
 
     fn lost(&self, ctx: &Ctx<'_>) -> u128 {
@@ -154,32 +258,59 @@ impl Solution {
         let (a, b) = (self.lost(ctx), other.lost(ctx));
         a < b || (a == b && self.total_distance() < other.total_distance() - EPS)
     }
+
+    fn insert(&mut self, ctx: &Ctx<'_>, v: usize, pos: usize, j: usize) {
+        self.routes[v].jobs.insert(pos, j);
+        self.routes[v].update(ctx, v);
+        self.dirty[v] = true;
+    }
+
+    /// Whether vehicle `v` is worth trying for a new job: an empty vehicle
+    /// is skipped when an identical one is empty too.
+    fn worth_trying(&self, ctx: &Ctx<'_>, v: usize) -> bool {
+        !(self.routes[v].jobs.is_empty()
+            && ctx.class[v] != v
+            && self.routes[ctx.class[v]].jobs.is_empty())
+    }
 }
 
 /// The cheapest feasible position of job `j` in vehicle `v`'s route:
-/// (new route distance, position). `blink` skips positions at random.
+/// (extra distance, position). `blink` skips positions at random.
 fn cheapest_position(
     ctx: &Ctx<'_>,
     v: usize,
-    route: &[usize],
+    route: &Route,
     j: usize,
     rng: &mut Rng,
     blink: f64,
 ) -> Option<(f64, usize)> {
+    let vehicle = &ctx.p.vehicles[v];
+    let job = &ctx.p.jobs[j];
+    if route.whole.load + job.demand > vehicle.load_capacity
+        || route.jobs.len() >= vehicle.max_jobs
+        || route.whole.warp > EPS
+    {
+        return None;
+    }
+    let x = job.location;
     let mut best: Option<(f64, usize)> = None;
-    for pos in 0..=route.len() {
+    for pos in 0..=route.jobs.len() {
+        let head = &route.head[pos];
+        // Every later position is reached later still.
+        if head.earliest + head.duration > job.window_end + EPS {
+            break;
+        }
         if blink > 0.0 && rng.unit() < blink {
             continue;
         }
-        let candidate = route[..pos]
-            .iter()
-            .copied()
-            .chain(std::iter::once(j))
-            .chain(route[pos..].iter().copied());
-        if let Some(d) = ctx.cost(v, candidate)
-            && best.is_none_or(|(b, _)| d < b - EPS)
-        {
-            best = Some((d, pos));
+        let (a, b) = (route.before(ctx, pos), route.at(ctx, pos));
+        let delta = ctx.dist(a, x) + ctx.dist(x, b) - ctx.dist(a, b);
+        if best.is_some_and(|(d, _)| delta >= d - EPS) {
+            continue;
+        }
+        let whole = ctx.route_of(v, head, &ctx.visit[j], &route.tail[pos]);
+        if whole.warp <= EPS {
+            best = Some((delta, pos));
         }
     }
     best
@@ -195,18 +326,13 @@ fn best_insertion(
 ) -> Option<(f64, usize, usize)> {
     let mut best: Option<(f64, usize, usize)> = None;
     for v in 0..s.routes.len() {
-        if !ctx.compatible[v * ctx.n + j] {
+        if !ctx.compatible[v * ctx.n + j] || !s.worth_trying(ctx, v) {
             continue;
         }
-        let route = &s.routes[v];
-        if route.is_empty() && ctx.class[v] != v && s.routes[ctx.class[v]].is_empty() {
-            continue; // an identical empty vehicle was already tried
-        }
-        if let Some((d, pos)) = cheapest_position(ctx, v, route, j, rng, blink) {
-            let delta = d - s.distance[v];
-            if best.is_none_or(|(b, _, _)| delta < b - EPS) {
-                best = Some((delta, v, pos));
-            }
+        if let Some((delta, pos)) = cheapest_position(ctx, v, &s.routes[v], j, rng, blink)
+            && best.is_none_or(|(b, _, _)| delta < b - EPS)
+        {
+            best = Some((delta, v, pos));
         }
     }
     best
@@ -220,66 +346,13 @@ fn recreate(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, blink: f64, regret: 
     pending.sort_by_key(|&j| std::cmp::Reverse(ctx.weight[j]));
     let mut left = Vec::new();
     if regret {
-        while !pending.is_empty() {
-            let top = ctx.weight[pending[0]];
-            let mut choice: Option<(f64, usize, usize, usize)> = None;
-            for (index, &j) in pending
-                .iter()
-                .enumerate()
-                .take_while(|(_, j)| ctx.weight[**j] == top)
-            {
-                let mut costs: Vec<(f64, usize, usize)> = Vec::new();
-                for v in 0..s.routes.len() {
-                    if !ctx.compatible[v * ctx.n + j] {
-                        continue;
-                    }
-                    let route = &s.routes[v];
-                    if route.is_empty() && ctx.class[v] != v && s.routes[ctx.class[v]].is_empty() {
-                        continue;
-                    }
-                    let best_here = cheapest_position(ctx, v, route, j, rng, 0.0)
-                        .map(|(d, pos)| (d - s.distance[v], pos));
-                    if let Some((delta, pos)) = best_here {
-                        costs.push((delta, v, pos));
-                    }
-                }
-                costs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let Some(&(first, v, pos)) = costs.first() else {
-                    continue;
-                };
-                let second = costs.get(1).map_or(f64::INFINITY, |c| c.0);
-                let regret_value = second - first;
-                if choice.is_none_or(|(r, ..)| regret_value > r + EPS) {
-                    choice = Some((regret_value, index, v, pos));
-                }
-            }
-            match choice {
-                Some((_, index, v, pos)) => {
-                    let j = pending.remove(index);
-                    s.routes[v].insert(pos, j);
-                    s.distance[v] = ctx
-                        .cost(v, s.routes[v].iter().copied())
-                        .unwrap_or(f64::INFINITY);
-                }
-                None => {
-                    // Nothing of this priority fits anywhere.
-                    let cut = pending
-                        .iter()
-                        .take_while(|j| ctx.weight[**j] == top)
-                        .count();
-                    left.extend(pending.drain(..cut));
-                }
-            }
+        for group in pending.chunk_by(|a, b| ctx.weight[*a] == ctx.weight[*b]) {
+            insert_by_regret(ctx, s, rng, group.to_vec(), &mut left);
         }
     } else {
         for j in pending {
             match best_insertion(ctx, s, j, rng, blink) {
-                Some((_, v, pos)) => {
-                    s.routes[v].insert(pos, j);
-                    s.distance[v] = ctx
-                        .cost(v, s.routes[v].iter().copied())
-                        .unwrap_or(f64::INFINITY);
-                }
+                Some((_, v, pos)) => s.insert(ctx, v, pos, j),
                 None => left.push(j),
             }
         }
@@ -287,183 +360,351 @@ fn recreate(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, blink: f64, regret: 
     s.unassigned = left;
 }
 
+/// Regret insertion of jobs of one priority. The cheapest position of each
+/// job in each route is kept in a table; after an insertion only the
+/// changed route's column is recomputed.
+fn insert_by_regret(
+    ctx: &Ctx<'_>,
+    s: &mut Solution,
+    rng: &mut Rng,
+    mut group: Vec<usize>,
+    left: &mut Vec<usize>,
+) {
+    let vehicles = s.routes.len();
+    let cell = |s: &Solution, rng: &mut Rng, j: usize, v: usize| {
+        if ctx.compatible[v * ctx.n + j] && s.worth_trying(ctx, v) {
+            cheapest_position(ctx, v, &s.routes[v], j, rng, 0.0)
+        } else {
+            None
+        }
+    };
+    let mut table: Vec<Option<(f64, usize)>> = Vec::with_capacity(group.len() * vehicles);
+    for &j in &group {
+        for v in 0..vehicles {
+            table.push(cell(s, rng, j, v));
+        }
+    }
+    while !group.is_empty() {
+        // (regret, row, vehicle, position)
+        let mut choice: Option<(f64, usize, usize, usize)> = None;
+        for g in 0..group.len() {
+            let (mut first, mut second): (Option<(f64, usize, usize)>, f64) = (None, f64::INFINITY);
+            for (v, entry) in table[g * vehicles..(g + 1) * vehicles].iter().enumerate() {
+                let Some((delta, pos)) = *entry else { continue };
+                match first {
+                    Some((f, ..)) if delta >= f => second = second.min(delta),
+                    _ => {
+                        if let Some((f, ..)) = first {
+                            second = f;
+                        }
+                        first = Some((delta, v, pos));
+                    }
+                }
+            }
+            if let Some((f, v, pos)) = first {
+                let regret = second - f;
+                if choice.is_none_or(|(r, ..)| regret > r + EPS) {
+                    choice = Some((regret, g, v, pos));
+                }
+            }
+        }
+        let Some((_, g, v, pos)) = choice else {
+            left.append(&mut group);
+            return;
+        };
+        let j = group.swap_remove(g);
+        let last = group.len();
+        if g != last {
+            table.copy_within(last * vehicles..(last + 1) * vehicles, g * vehicles);
+        }
+        table.truncate(last * vehicles);
+        let opened = s.routes[v].jobs.is_empty();
+        s.insert(ctx, v, pos, j);
+        // Opening a vehicle makes its identical empty twins worth trying.
+        for w in 0..vehicles {
+            if w == v || (opened && ctx.class[w] == ctx.class[v]) {
+                for (row, &k) in group.iter().enumerate() {
+                    table[row * vehicles + w] = cell(s, rng, k, w);
+                }
+            }
+        }
+    }
+}
+
 /// Where each job is: (vehicle, index) or `None`.
 fn positions(s: &Solution, n: usize) -> Vec<Option<(usize, usize)>> {
     let mut at = vec![None; n];
-    for (v, route) in s.routes.iter().enumerate() {
-        for (i, &j) in route.iter().enumerate() {
-            at[j] = Some((v, i));
-        }
+    for v in 0..s.routes.len() {
+        refresh_positions(s, v, &mut at);
     }
     at
 }
 
-/// Local search to a local optimum: relocate (1–3 jobs), swap, 2-opt*,
-/// 2-opt, and insertion of left-out jobs.
+fn refresh_positions(s: &Solution, v: usize, at: &mut [Option<(usize, usize)>]) {
+    for (i, &j) in s.routes[v].jobs.iter().enumerate() {
+        at[j] = Some((v, i));
+    }
+}
+
+/// Local search to a local optimum over granular neighbourhoods: relocate
+/// (1–3 jobs), swap, 2-opt*, relocate and 2-opt within a route, a job into
+/// an unused vehicle, and insertion of left-out jobs.
+///
+/// A pair is only tried when one of its two routes changed since the job
+/// was last examined: the moves depend on those two routes alone, so an
+/// unchanged pair cannot have become improving.
 fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn Fn() -> bool) {
     let n = ctx.n;
+    let vehicles = s.routes.len();
+    // Stamps: a route's last change, and when each job was last examined.
+    let mut clock = 1u64;
+    let mut changed: Vec<u64> = s.dirty.iter().map(|&d| u64::from(d)).collect();
+    let mut examined = vec![0u64; n];
     let mut order: Vec<usize> = (0..n).collect();
-    let mut a_buf: Vec<usize> = Vec::new();
-    let mut b_buf: Vec<usize> = Vec::new();
+    let mut at = positions(s, n);
     let mut improved = true;
     while improved && !deadline() {
         improved = false;
         if !s.unassigned.is_empty() {
             let before = s.unassigned.len();
+            let routes_before = s.dirty.clone();
+            s.dirty.fill(false);
             recreate(ctx, s, rng, 0.0, false);
-            improved |= s.unassigned.len() < before;
+            if s.unassigned.len() < before {
+                improved = true;
+                clock += 1;
+                for v in 0..vehicles {
+                    if s.dirty[v] {
+                        changed[v] = clock;
+                    }
+                }
+                at = positions(s, n);
+            }
+            for (d, was) in s.dirty.iter_mut().zip(routes_before) {
+                *d |= was;
+            }
         }
-        let mut at = positions(s, n);
         rng.shuffle(&mut order);
         for &u in &order {
+            if at[u].is_none() {
+                continue;
+            }
+            let since = examined[u];
+            examined[u] = clock;
             for &w in &ctx.neighbours[u] {
                 let (Some(pu), Some(pw)) = (at[u], at[w]) else {
                     continue;
                 };
-                if try_moves(ctx, s, pu, pw, &mut a_buf, &mut b_buf) {
+                if changed[pu.0] <= since && changed[pw.0] <= since {
+                    continue;
+                }
+                if let Some((a, b)) = try_moves(ctx, s, pu, pw) {
                     improved = true;
-                    at = positions(s, n);
+                    clock += 1;
+                    for v in [a, b] {
+                        changed[v] = clock;
+                        s.dirty[v] = true;
+                        refresh_positions(s, v, &mut at);
+                    }
                 }
             }
-        }
-        // Moving a job into an unused vehicle.
-        for &u in &order {
-            let Some((ru, iu)) = at[u] else { continue };
-            for v in 0..s.routes.len() {
-                if v == ru
-                    || !s.routes[v].is_empty()
-                    || ctx.class[v] != v
-                    || !ctx.compatible[v * n + u]
-                {
-                    continue;
-                }
-                let without = s.routes[ru]
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i != iu)
-                    .map(|(_, &j)| j);
-                let (Some(da), Some(db)) = (ctx.cost(ru, without), ctx.cost(v, std::iter::once(u)))
-                else {
-                    continue;
-                };
-                if da + db < s.distance[ru] - EPS {
-                    s.routes[ru].remove(iu);
-                    s.routes[v].push(u);
-                    s.distance[ru] = da;
-                    s.distance[v] = db;
-                    improved = true;
-                    at = positions(s, n);
-                    break;
+            if let Some(pu) = at[u]
+                && changed[pu.0] > since
+                && let Some(v) = into_unused_vehicle(ctx, s, pu)
+            {
+                improved = true;
+                clock += 1;
+                for v in [pu.0, v] {
+                    changed[v] = clock;
+                    s.dirty[v] = true;
+                    refresh_positions(s, v, &mut at);
                 }
             }
         }
     }
+    if !deadline() {
+        s.dirty.fill(false);
+    }
 }
 
-/// Tries the moves that bring the job at `(ru, iu)` next to its neighbour at
-/// `(rw, iw)`; applies the
-/// first that shortens the plan. Candidates are built in the reused
-/// buffers `a` and `b`: nothing is allocated unless a move is applied.
-#[allow(clippy::too_many_arguments)]
+/// Moves the job at `(ru, iu)` into an unused vehicle when that shortens
+/// the plan; returns the vehicle.
+fn into_unused_vehicle(ctx: &Ctx<'_>, s: &mut Solution, (ru, iu): (usize, usize)) -> Option<usize> {
+    let route = &s.routes[ru];
+    let u = route.jobs[iu];
+    let without = ctx.route_of(ru, &route.head[iu], &Segment::EMPTY, &route.tail[iu + 1]);
+    if !ctx.fits(ru, &without) {
+        return None;
+    }
+    let saved = route.distance() - without.distance;
+    let v = (0..s.routes.len()).find(|&v| {
+        v != ru
+            && s.routes[v].jobs.is_empty()
+            && s.worth_trying(ctx, v)
+            && ctx.compatible[v * ctx.n + u]
+            && {
+                let alone = ctx.route_of(v, &ctx.start[v], &ctx.visit[u], &Segment::EMPTY);
+                ctx.fits(v, &alone) && alone.distance < saved - EPS
+            }
+    })?;
+    s.routes[ru].jobs.remove(iu);
+    s.routes[ru].update(ctx, ru);
+    s.routes[v].jobs.push(u);
+    s.routes[v].update(ctx, v);
+    Some(v)
+}
+
+/// Tries the moves that bring the job at `(ru, iu)` next to its neighbour
+/// at `(rw, iw)` and applies the first that shortens the plan; returns the
+/// two routes changed (the same twice for a move within one route).
 fn try_moves(
     ctx: &Ctx<'_>,
     s: &mut Solution,
     (ru, iu): (usize, usize),
     (rw, iw): (usize, usize),
-    a: &mut Vec<usize>,
-    b: &mut Vec<usize>,
-) -> bool {
-    let current = if ru == rw {
-        s.distance[ru]
-    } else {
-        s.distance[ru] + s.distance[rw]
-    };
-    // New distances of the two routes when the candidate is shorter.
-    let improving = |a: &[usize], b: &[usize]| -> Option<(f64, f64)> {
-        let da = ctx.cost(ru, a.iter().copied())?;
-        if ru == rw {
-            return (da < current - EPS).then_some((da, 0.0));
-        }
-        if da >= current - EPS {
-            return None;
-        }
-        let db = ctx.cost(rw, b.iter().copied())?;
-        (da + db < current - EPS).then_some((da, db))
-    };
-    let found = 'search: {
-        let (route_u, route_w) = (&s.routes[ru], &s.routes[rw]);
-        if ru != rw {
-            // Relocate a segment of 1..=3 jobs starting at u to just after / before w.
-            for len in 1..=3usize {
-                if iu + len > route_u.len() {
-                    break;
-                }
-                let segment = &route_u[iu..iu + len];
-                if segment.iter().any(|&j| !ctx.compatible[rw * ctx.n + j]) {
-                    break;
-                }
-                for insert_at in [iw + 1, iw] {
-                    a.clear();
-                    a.extend_from_slice(&route_u[..iu]);
-                    a.extend_from_slice(&route_u[iu + len..]);
-                    b.clear();
-                    b.extend_from_slice(&route_w[..insert_at]);
-                    b.extend_from_slice(segment);
-                    b.extend_from_slice(&route_w[insert_at..]);
-                    if let Some(found) = improving(a, b) {
-                        break 'search Some(found);
-                    }
-                }
-            }
-            // Swap u and w.
-            a.clone_from(route_u);
-            a[iu] = route_w[iw];
-            b.clone_from(route_w);
-            b[iw] = route_u[iu];
-            if let Some(found) = improving(a, b) {
-                break 'search Some(found);
-            }
-            // 2-opt*: u's head with w's tail (u then w), and w's head with u's tail.
-            for (split_u, split_w) in [(iu + 1, iw), (iu, iw + 1)] {
-                a.clear();
-                a.extend_from_slice(&route_u[..split_u]);
-                a.extend_from_slice(&route_w[split_w..]);
-                b.clear();
-                b.extend_from_slice(&route_w[..split_w]);
-                b.extend_from_slice(&route_u[split_u..]);
-                if let Some(found) = improving(a, b) {
-                    break 'search Some(found);
-                }
-            }
-        } else {
-            // Relocate u right after w within the route.
-            a.clone_from(route_u);
-            let job = a.remove(iu);
-            let target = if iw < iu { iw + 1 } else { iw };
-            a.insert(target.min(a.len()), job);
-            if let Some(found) = improving(a, b) {
-                break 'search Some(found);
-            }
-            // 2-opt: reverse the stretch so that u follows w (or w follows u).
-            let (lo, hi) = if iu < iw { (iu + 1, iw) } else { (iw + 1, iu) };
-            if lo < hi {
-                a.clone_from(route_u);
-                a[lo..=hi].reverse();
-                if let Some(found) = improving(a, b) {
-                    break 'search Some(found);
-                }
-            }
-        }
-        None
-    };
-    let Some((da, db)) = found else { return false };
-    s.routes[ru].clone_from(a);
-    s.distance[ru] = da;
-    if ru != rw {
-        s.routes[rw].clone_from(b);
-        s.distance[rw] = db;
+) -> Option<(usize, usize)> {
+    if ru == rw {
+        return within_route(ctx, s, ru, iu, iw).then_some((ru, ru));
     }
-    true
+    let (route_u, route_w) = (&s.routes[ru], &s.routes[rw]);
+    let current = route_u.distance() + route_w.distance();
+    let (u, w) = (route_u.jobs[iu], route_w.jobs[iw]);
+
+    // Relocate a string of 1..=3 jobs starting at u to just after / before w.
+    for len in 1..=3usize {
+        if iu + len > route_u.jobs.len() {
+            break;
+        }
+        let string = &route_u.jobs[iu..iu + len];
+        if !ctx.may_do(rw, string) {
+            break;
+        }
+        let (first, last) = (ctx.location(string[0]), ctx.location(string[len - 1]));
+        let (pu, nu) = (route_u.before(ctx, iu), route_u.at(ctx, iu + len));
+        let removal = ctx.dist(pu, nu) - ctx.dist(pu, first) - ctx.dist(last, nu);
+        for insert_at in [iw + 1, iw] {
+            let (pw, nw) = (route_w.before(ctx, insert_at), route_w.at(ctx, insert_at));
+            let delta = removal + ctx.dist(pw, first) + ctx.dist(last, nw) - ctx.dist(pw, nw);
+            if delta >= -EPS {
+                continue;
+            }
+            let new_u = ctx.route_of(
+                ru,
+                &route_u.head[iu],
+                &Segment::EMPTY,
+                &route_u.tail[iu + len],
+            );
+            let middle = Route::stretch(ctx, string.iter().copied());
+            let new_w = ctx.route_of(
+                rw,
+                &route_w.head[insert_at],
+                &middle,
+                &route_w.tail[insert_at],
+            );
+            if ctx.fits(ru, &new_u) && ctx.fits(rw, &new_w) {
+                let moved: Vec<usize> = s.routes[ru].jobs.drain(iu..iu + len).collect();
+                s.routes[rw].jobs.splice(insert_at..insert_at, moved);
+                return Some(apply(ctx, s, ru, rw));
+            }
+        }
+    }
+
+    // Swap u and w.
+    if ctx.compatible[rw * ctx.n + u] && ctx.compatible[ru * ctx.n + w] {
+        let (pu, nu) = (route_u.before(ctx, iu), route_u.at(ctx, iu + 1));
+        let (pw, nw) = (route_w.before(ctx, iw), route_w.at(ctx, iw + 1));
+        let (lu, lw) = (ctx.location(u), ctx.location(w));
+        let delta = ctx.dist(pu, lw) + ctx.dist(lw, nu) - ctx.dist(pu, lu) - ctx.dist(lu, nu)
+            + ctx.dist(pw, lu)
+            + ctx.dist(lu, nw)
+            - ctx.dist(pw, lw)
+            - ctx.dist(lw, nw);
+        if delta < -EPS {
+            let new_u = ctx.route_of(ru, &route_u.head[iu], &ctx.visit[w], &route_u.tail[iu + 1]);
+            let new_w = ctx.route_of(rw, &route_w.head[iw], &ctx.visit[u], &route_w.tail[iw + 1]);
+            if ctx.fits(ru, &new_u) && ctx.fits(rw, &new_w) {
+                s.routes[ru].jobs[iu] = w;
+                s.routes[rw].jobs[iw] = u;
+                return Some(apply(ctx, s, ru, rw));
+            }
+        }
+    }
+
+    // 2-opt*: u's head with w's tail (u then w), and w's head with u's tail.
+    for (split_u, split_w) in [(iu + 1, iw), (iu, iw + 1)] {
+        let new_u = ctx.route_of(
+            ru,
+            &route_u.head[split_u],
+            &route_w.tail[split_w],
+            &Segment::EMPTY,
+        );
+        let new_w = ctx.route_of(
+            rw,
+            &route_w.head[split_w],
+            &route_u.tail[split_u],
+            &Segment::EMPTY,
+        );
+        if new_u.distance + new_w.distance < current - EPS
+            && ctx.fits(ru, &new_u)
+            && ctx.fits(rw, &new_w)
+            && ctx.may_do(ru, &route_w.jobs[split_w..])
+            && ctx.may_do(rw, &route_u.jobs[split_u..])
+        {
+            let tail_u: Vec<usize> = s.routes[ru].jobs.drain(split_u..).collect();
+            let tail_w: Vec<usize> = s.routes[rw].jobs.drain(split_w..).collect();
+            s.routes[ru].jobs.extend(tail_w);
+            s.routes[rw].jobs.extend(tail_u);
+            return Some(apply(ctx, s, ru, rw));
+        }
+    }
+    None
+}
+
+fn apply(ctx: &Ctx<'_>, s: &mut Solution, a: usize, b: usize) -> (usize, usize) {
+    s.routes[a].update(ctx, a);
+    s.routes[b].update(ctx, b);
+    (a, b)
+}
+
+/// Within route `v`: relocate the job at `iu` to just after the one at
+/// `iw`, or reverse the stretch between them so that they meet (2-opt).
+/// Applies the first that shortens the route.
+fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize) -> bool {
+    let route = &s.routes[v];
+    let jobs = &route.jobs;
+    let current = route.distance();
+    let improves = |from: usize, to: usize, middle: Segment| {
+        let whole = ctx.route_of(v, &route.head[from], &middle, &route.tail[to]);
+        whole.distance < current - EPS && ctx.fits(v, &whole)
+    };
+    if iu < iw {
+        let order = jobs[iu + 1..=iw].iter().chain([&jobs[iu]]).copied();
+        if improves(iu, iw + 1, Route::stretch(ctx, order)) {
+            s.routes[v].jobs[iu..=iw].rotate_left(1);
+            s.routes[v].update(ctx, v);
+            return true;
+        }
+    } else if iw + 1 < iu {
+        let order = [&jobs[iu]].into_iter().chain(&jobs[iw + 1..iu]).copied();
+        if improves(iw + 1, iu + 1, Route::stretch(ctx, order)) {
+            s.routes[v].jobs[iw + 1..=iu].rotate_right(1);
+            s.routes[v].update(ctx, v);
+            return true;
+        }
+    }
+    let (lo, hi) = if iu < iw { (iu + 1, iw) } else { (iw + 1, iu) };
+    if lo < hi
+        && improves(
+            lo,
+            hi + 1,
+            Route::stretch(ctx, jobs[lo..=hi].iter().rev().copied()),
+        )
+    {
+        s.routes[v].jobs[lo..=hi].reverse();
+        s.routes[v].update(ctx, v);
+        return true;
+    }
+    false
 }
 
 /// Removes `count` related jobs: a string of consecutive jobs around a seed
@@ -472,67 +713,71 @@ fn ruin(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, count: usize) {
     let routed: Vec<usize> = s
         .routes
         .iter()
-        .flatten()
-        .copied()
+        .flat_map(|r| r.jobs.iter().copied())
         .filter(|&j| ctx.p.jobs[j].pinned_to.is_none())
         .collect();
     if routed.is_empty() {
         return;
     }
     let seed = routed[rng.below(routed.len())];
-    let mut removed: Vec<usize> = Vec::with_capacity(count);
-    let method = rng.below(3);
+    let mut removed = vec![false; ctx.n];
+    let mut removed_count = 0;
+    let mut remove = |j: usize, removed_count: &mut usize| {
+        if ctx.p.jobs[j].pinned_to.is_none() && !removed[j] {
+            removed[j] = true;
+            *removed_count += 1;
+        }
+    };
     let at = positions(s, ctx.n);
-    match method {
+    match rng.below(3) {
         0 => {
             // Strings: for the seed and its neighbours, cut a string from each route met.
-            let mut touched = Vec::new();
+            let mut touched = vec![false; s.routes.len()];
             for &j in std::iter::once(&seed).chain(ctx.neighbours[seed].iter()) {
-                if removed.len() >= count {
+                if removed_count >= count {
                     break;
                 }
                 let Some((v, i)) = at[j] else { continue };
-                if touched.contains(&v) {
+                if std::mem::replace(&mut touched[v], true) {
                     continue;
                 }
-                touched.push(v);
-                let route = &s.routes[v];
-                let len = 1 + rng.below((count - removed.len()).min(route.len()).max(1));
+                let route = &s.routes[v].jobs;
+                let len = 1 + rng.below((count - removed_count).min(route.len()).max(1));
                 let first = i.saturating_sub(rng.below(len));
                 for &k in route.iter().skip(first).take(len) {
-                    if ctx.p.jobs[k].pinned_to.is_none() && !removed.contains(&k) {
-                        removed.push(k);
-                    }
+                    remove(k, &mut removed_count);
                 }
             }
         }
         1 => {
-            removed.push(seed);
+            remove(seed, &mut removed_count);
             for &j in &ctx.neighbours[seed] {
-                if removed.len() >= count {
+                if removed_count >= count {
                     break;
                 }
-                if at[j].is_some() && ctx.p.jobs[j].pinned_to.is_none() {
-                    removed.push(j);
+                if at[j].is_some() {
+                    remove(j, &mut removed_count);
                 }
             }
         }
         _ => {
-            let mut pool = routed.clone();
+            let mut pool = routed;
             rng.shuffle(&mut pool);
-            removed.extend(pool.into_iter().take(count));
+            for j in pool.into_iter().take(count) {
+                remove(j, &mut removed_count);
+            }
         }
     }
     for v in 0..s.routes.len() {
-        let before = s.routes[v].len();
-        s.routes[v].retain(|j| !removed.contains(j));
-        if s.routes[v].len() != before {
-            s.distance[v] = ctx
-                .cost(v, s.routes[v].iter().copied())
-                .unwrap_or(f64::INFINITY);
+        let before = s.routes[v].jobs.len();
+        s.routes[v].jobs.retain(|&j| !removed[j]);
+        if s.routes[v].jobs.len() != before {
+            s.routes[v].update(ctx, v);
+            s.dirty[v] = true;
         }
     }
-    s.unassigned.extend(removed);
+    // In job order: recreate shuffles them anyway.
+    s.unassigned.extend((0..ctx.n).filter(|&j| removed[j]));
 }
 
 /// Pinned jobs go to their vehicle first, wherever they fit best (or at the
@@ -546,27 +791,10 @@ fn place_pinned(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng) {
             continue;
         }
         let best = cheapest_position(ctx, v, &s.routes[v], j, rng, 0.0);
-        let pos = best.map_or(s.routes[v].len(), |(_, pos)| pos);
-        s.routes[v].insert(pos, j);
-        s.distance[v] = ctx
-            .cost(v, s.routes[v].iter().copied())
-            .unwrap_or_else(|| raw_distance(ctx, v, &s.routes[v]));
+        let pos = best.map_or(s.routes[v].jobs.len(), |(_, pos)| pos);
+        s.insert(ctx, v, pos, j);
         s.unassigned.retain(|&u| u != j);
     }
-}
-
-fn raw_distance(ctx: &Ctx<'_>, v: usize, route: &[usize]) -> f64 {
-    let p = ctx.p;
-    let mut prev = p.vehicles[v].start;
-    let mut d = 0.0;
-    for &j in route {
-        d += p.dist(prev, p.jobs[j].location);
-        prev = p.jobs[j].location;
-    }
-    if !p.open_routes && !route.is_empty() {
-        d += p.dist(prev, p.vehicles[v].start);
-    }
-    d
 }
 
 /// Plans: the best solution found within the limits.
@@ -636,8 +864,9 @@ fn into_plan(ctx: &Ctx<'_>, s: &Solution) -> Plan {
         .enumerate()
         .map(|(v, route)| {
             let vehicle = &p.vehicles[v];
-            let (mut t, mut prev) = (vehicle.shift_start, vehicle.start);
+            let (mut t, mut prev, mut distance) = (vehicle.shift_start, vehicle.start, 0.0);
             let stops: Vec<PlannedStop> = route
+                .jobs
                 .iter()
                 .map(|&j| {
                     let job = &p.jobs[j];
@@ -645,6 +874,7 @@ fn into_plan(ctx: &Ctx<'_>, s: &Solution) -> Plan {
                     let start = arrival.max(job.window_start);
                     let end = start + job.duration;
                     let leg = p.dist(prev, job.location);
+                    distance += leg;
                     t = end;
                     prev = job.location;
                     PlannedStop {
@@ -656,10 +886,13 @@ fn into_plan(ctx: &Ctx<'_>, s: &Solution) -> Plan {
                     }
                 })
                 .collect();
+            if !p.open_routes && !stops.is_empty() {
+                distance += p.dist(prev, vehicle.start);
+            }
             PlannedRoute {
                 vehicle: v,
-                distance: raw_distance(ctx, v, route),
-                work_time: route.iter().map(|&j| p.jobs[j].duration).sum(),
+                distance,
+                work_time: route.jobs.iter().map(|&j| p.jobs[j].duration).sum(),
                 stops,
             }
         })
@@ -714,15 +947,15 @@ fn reasons(ctx: &Ctx<'_>, s: &Solution, j: usize) -> Vec<UnassignedReason> {
     }) {
         return vec![UnassignedReason::Shift];
     }
-    if suitable
-        .iter()
-        .all(|&v| ctx.cost(v, std::iter::once(j)).is_none())
-    {
+    if suitable.iter().all(|&v| {
+        let alone = ctx.route_of(v, &ctx.start[v], &ctx.visit[j], &Segment::EMPTY);
+        !ctx.fits(v, &alone)
+    }) {
         return vec![UnassignedReason::Unreachable];
     }
     if suitable
         .iter()
-        .all(|&v| s.routes[v].len() >= p.vehicles[v].max_jobs)
+        .all(|&v| s.routes[v].jobs.len() >= p.vehicles[v].max_jobs)
     {
         return vec![UnassignedReason::Capacity];
     }

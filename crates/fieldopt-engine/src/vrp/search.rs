@@ -455,7 +455,6 @@ fn refresh_positions(s: &Solution, v: usize, at: &mut [Option<(usize, usize)>]) 
 /// unchanged pair cannot have become improving.
 fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn Fn() -> bool) {
     let n = ctx.n;
-    let vehicles = s.routes.len();
     // Stamps: a route's last change, and when each job was last examined.
     let mut clock = 1u64;
     let mut changed: Vec<u64> = s.dirty.iter().map(|&d| u64::from(d)).collect();
@@ -473,10 +472,8 @@ fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn F
             if s.unassigned.len() < before {
                 improved = true;
                 clock += 1;
-                for v in 0..vehicles {
-                    if s.dirty[v] {
-                        changed[v] = clock;
-                    }
+                for (stamp, _) in changed.iter_mut().zip(&s.dirty).filter(|(_, d)| **d) {
+                    *stamp = clock;
                 }
                 at = positions(s, n);
             }

@@ -28,6 +28,8 @@ struct Ctx<'a> {
     compatible: Vec<bool>,
     /// Every vehicle may do every job: moves need no per-job check.
     all_compatible: bool,
+    /// Distances are the same both ways: reversing a stretch keeps its length.
+    symmetric: bool,
     /// Nearest other jobs of each job.
     neighbours: Vec<Vec<usize>>,
     /// Value of serving each job.
@@ -113,6 +115,7 @@ impl<'a> Ctx<'a> {
             p,
             n,
             all_compatible: compatible.iter().all(|&c| c),
+            symmetric: (0..p.locations).all(|a| (0..a).all(|b| p.dist(a, b) == p.dist(b, a))),
             compatible,
             neighbours,
             weight,
@@ -123,6 +126,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    #[inline(always)]
     fn join(&self, a: &Segment, b: &Segment) -> Segment {
         join(self.p, a, b)
     }
@@ -130,6 +134,19 @@ impl<'a> Ctx<'a> {
     /// `head`, then `middle`, then `tail`, then vehicle `v`'s end.
     fn route_of(&self, v: usize, head: &Segment, middle: &Segment, tail: &Segment) -> Segment {
         self.join(&self.join(&self.join(head, middle), tail), &self.end[v])
+    }
+
+    /// Distance of vehicle `v`'s route made of `head` (never empty: it holds
+    /// the start) and `tail`: the segment join without its time arithmetic.
+    fn chain_distance(&self, v: usize, head: &Segment, tail: &Segment) -> f64 {
+        let mut distance = head.distance + tail.distance;
+        let last = if tail.is_empty() {
+            head.last
+        } else {
+            distance += self.dist(head.last, tail.first);
+            tail.last
+        };
+        distance + self.dist(last, self.end[v].first)
     }
 
     /// Whether a whole route of vehicle `v` keeps time, load and job count.
@@ -221,7 +238,7 @@ impl Route {
     }
 
     /// The jobs of `order` joined in that order.
-    fn stretch(ctx: &Ctx<'_>, order: impl Iterator<Item = usize>) -> Segment {
+    fn stretch(ctx: &Ctx<'_>, order: &mut dyn Iterator<Item = usize>) -> Segment {
         order.fold(Segment::EMPTY, |acc, j| ctx.join(&acc, &ctx.visit[j]))
     }
 }
@@ -591,7 +608,7 @@ fn try_moves(
                 &Segment::EMPTY,
                 &route_u.tail[iu + len],
             );
-            let middle = Route::stretch(ctx, string.iter().copied());
+            let middle = Route::stretch(ctx, &mut string.iter().copied());
             let new_w = ctx.route_of(
                 rw,
                 &route_w.head[insert_at],
@@ -629,21 +646,14 @@ fn try_moves(
 
     // 2-opt*: u's head with w's tail (u then w), and w's head with u's tail.
     for (split_u, split_w) in [(iu + 1, iw), (iu, iw + 1)] {
-        let new_u = ctx.route_of(
-            ru,
-            &route_u.head[split_u],
-            &route_w.tail[split_w],
-            &Segment::EMPTY,
-        );
-        let new_w = ctx.route_of(
-            rw,
-            &route_w.head[split_w],
-            &route_u.tail[split_u],
-            &Segment::EMPTY,
-        );
-        if new_u.distance + new_w.distance < current - EPS
-            && ctx.fits(ru, &new_u)
-            && ctx.fits(rw, &new_w)
+        let (head_u, tail_u) = (&route_u.head[split_u], &route_u.tail[split_u]);
+        let (head_w, tail_w) = (&route_w.head[split_w], &route_w.tail[split_w]);
+        let shorter = ctx.chain_distance(ru, head_u, tail_w)
+            + ctx.chain_distance(rw, head_w, tail_u)
+            < current - EPS;
+        if shorter
+            && ctx.fits(ru, &ctx.route_of(ru, head_u, tail_w, &Segment::EMPTY))
+            && ctx.fits(rw, &ctx.route_of(rw, head_w, tail_u, &Segment::EMPTY))
             && ctx.may_do(ru, &route_w.jobs[split_w..])
             && ctx.may_do(rw, &route_u.jobs[split_u..])
         {
@@ -669,37 +679,70 @@ fn apply(ctx: &Ctx<'_>, s: &mut Solution, a: usize, b: usize) -> (usize, usize) 
 fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize) -> bool {
     let route = &s.routes[v];
     let jobs = &route.jobs;
-    let current = route.distance();
-    let improves = |from: usize, to: usize, middle: Segment| {
-        let whole = ctx.route_of(v, &route.head[from], &middle, &route.tail[to]);
-        whole.distance < current - EPS && ctx.fits(v, &whole)
+    let at = |k: usize| route.at(ctx, k);
+    let before = |k: usize| route.before(ctx, k);
+    // Joins the rebuilt stretch only for a move the distances say is
+    // shorter: the stretch costs time linear in its length.
+    let fits = |from: usize, to: usize, order: &mut dyn Iterator<Item = usize>| {
+        let middle = Route::stretch(ctx, order);
+        ctx.fits(
+            v,
+            &ctx.route_of(v, &route.head[from], &middle, &route.tail[to]),
+        )
     };
+    let (lu, lw) = (at(iu), at(iw));
     if iu < iw {
-        let order = jobs[iu + 1..=iw].iter().chain([&jobs[iu]]).copied();
-        if improves(iu, iw + 1, Route::stretch(ctx, order)) {
+        // u moves to just after w.
+        let delta = ctx.dist(before(iu), at(iu + 1)) + ctx.dist(lw, lu) + ctx.dist(lu, at(iw + 1))
+            - ctx.dist(before(iu), lu)
+            - ctx.dist(lu, at(iu + 1))
+            - ctx.dist(lw, at(iw + 1));
+        if delta < -EPS
+            && fits(
+                iu,
+                iw + 1,
+                &mut jobs[iu + 1..=iw].iter().chain([&jobs[iu]]).copied(),
+            )
+        {
             s.routes[v].jobs[iu..=iw].rotate_left(1);
             s.routes[v].update(ctx, v);
             return true;
         }
     } else if iw + 1 < iu {
-        let order = [&jobs[iu]].into_iter().chain(&jobs[iw + 1..iu]).copied();
-        if improves(iw + 1, iu + 1, Route::stretch(ctx, order)) {
+        let delta = ctx.dist(before(iu), at(iu + 1)) + ctx.dist(lw, lu) + ctx.dist(lu, at(iw + 1))
+            - ctx.dist(before(iu), lu)
+            - ctx.dist(lu, at(iu + 1))
+            - ctx.dist(lw, at(iw + 1));
+        if delta < -EPS
+            && fits(
+                iw + 1,
+                iu + 1,
+                &mut [&jobs[iu]].into_iter().chain(&jobs[iw + 1..iu]).copied(),
+            )
+        {
             s.routes[v].jobs[iw + 1..=iu].rotate_right(1);
             s.routes[v].update(ctx, v);
             return true;
         }
     }
+    // 2-opt: reverse lo..=hi so that u and w meet.
     let (lo, hi) = if iu < iw { (iu + 1, iw) } else { (iw + 1, iu) };
-    if lo < hi
-        && improves(
-            lo,
-            hi + 1,
-            Route::stretch(ctx, jobs[lo..=hi].iter().rev().copied()),
-        )
-    {
-        s.routes[v].jobs[lo..=hi].reverse();
-        s.routes[v].update(ctx, v);
-        return true;
+    if lo < hi {
+        let (first, last) = (at(lo), at(hi));
+        let mut delta = ctx.dist(before(lo), last) + ctx.dist(first, at(hi + 1))
+            - ctx.dist(before(lo), first)
+            - ctx.dist(last, at(hi + 1));
+        if !ctx.symmetric {
+            for k in lo..hi {
+                let (a, b) = (at(k), at(k + 1));
+                delta += ctx.dist(b, a) - ctx.dist(a, b);
+            }
+        }
+        if delta < -EPS && fits(lo, hi + 1, &mut jobs[lo..=hi].iter().rev().copied()) {
+            s.routes[v].jobs[lo..=hi].reverse();
+            s.routes[v].update(ctx, v);
+            return true;
+        }
     }
     false
 }
@@ -849,6 +892,9 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
         if accept {
             current = candidate;
         }
+    }
+    if std::env::var_os("FIELDOPT_DEBUG_ITER").is_some() {
+        eprintln!("iterations {iteration}");
     }
     into_plan(&ctx, &best)
 }

@@ -69,7 +69,7 @@ impl Segment {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.first == NOWHERE
     }
 }

@@ -231,7 +231,7 @@ fn same_seed_and_iterations_give_the_same_plan() {
 }
 
 fn random_problem() -> impl Strategy<Value = Problem> {
-    (1usize..4, 1usize..14, any::<u64>()).prop_map(|(vehicles, jobs, seed)| {
+    (1usize..5, 1usize..40, any::<u64>()).prop_map(|(vehicles, jobs, seed)| {
         let mut state = seed;
         let mut next = move |n: u64| {
             state = state
@@ -255,7 +255,8 @@ fn random_problem() -> impl Strategy<Value = Problem> {
         let vehicles = (0..vehicles)
             .map(|v| Vehicle {
                 id: v as i64,
-                start: 0,
+                // Technicians start from different places.
+                start: next(points as u64) as usize,
                 shift_start: next(60) as f64,
                 shift_end: 200.0 + next(300) as f64,
                 skills: skills
@@ -293,8 +294,19 @@ fn random_problem() -> impl Strategy<Value = Problem> {
                 }
             })
             .collect();
+        if next(2) == 0 {
+            // Asymmetric distances: reversing a stretch changes its length.
+            for (k, d) in distance.iter_mut().enumerate() {
+                *d *= 1.0 + ((k / points) % 2) as f64 * 0.1;
+            }
+        }
+        // Travel time that is not the distance and not symmetric (one-way
+        // streets), so that no move may assume either.
+        let travel_time = (0..points * points)
+            .map(|k| distance[k] * (1.0 + ((k / points) % 3) as f64 * 0.25))
+            .collect();
         Problem {
-            travel_time: distance.clone(),
+            travel_time,
             distance,
             locations: points,
             vehicles,

@@ -769,8 +769,10 @@ fn ruin(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, count: usize) {
         }
     };
     let at = positions(s, ctx.n);
-    match rng.below(3) {
-        0 => {
+    // Strings 2/7, neighbours 4/7, random 1/7 (measured on Solomon; random
+    // removal is kept for problems where skills, not distance, relate jobs).
+    match rng.below(7) {
+        0 | 1 => {
             // Strings: for the seed and its neighbours, cut a string from each route met.
             let mut touched = vec![false; s.routes.len()];
             for &j in std::iter::once(&seed).chain(ctx.neighbours[seed].iter()) {
@@ -789,7 +791,7 @@ fn ruin(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, count: usize) {
                 }
             }
         }
-        1 => {
+        2..=5 => {
             remove(seed, &mut removed_count);
             for &j in &ctx.neighbours[seed] {
                 if removed_count >= count {
@@ -869,7 +871,8 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
         .min(1.0);
         let temperature = start_temperature * (1.0 - progress).max(0.0) + 1e-9;
         let mut candidate = current.clone();
-        let most = (ctx.n / 5).clamp(2, 40);
+        // Up to 30 % of the jobs, at most 60: measured better than smaller ruins.
+        let most = (ctx.n * 3 / 10).clamp(2, 60);
         let count = 2 + rng.below(most.saturating_sub(1));
         ruin(&ctx, &mut candidate, &mut rng, count);
         let regret = rng.below(4) == 0;
@@ -892,9 +895,6 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
         if accept {
             current = candidate;
         }
-    }
-    if std::env::var_os("FIELDOPT_DEBUG_ITER").is_some() {
-        eprintln!("iterations {iteration}");
     }
     into_plan(&ctx, &best)
 }

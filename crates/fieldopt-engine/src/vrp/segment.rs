@@ -173,6 +173,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any split of any visit sequence joins to what a forward
+        /// simulation finds.
+        #[test]
+        fn any_split_matches_the_simulation(
+            raw in proptest::collection::vec((0usize..10, 0u8..20, 0u8..100, 0u8..60), 1..12),
+            cut in 0usize..12,
+        ) {
+            let p = line(10);
+            let visits: Vec<(usize, f64, f64, f64)> = raw
+                .iter()
+                .map(|&(at, d, e, w)| (at, f64::from(d), f64::from(e), f64::from(e) + f64::from(w)))
+                .collect();
+            let cut = cut.min(visits.len());
+            let fold = |part: &[(usize, f64, f64, f64)]| {
+                part.iter().fold(Segment::EMPTY, |acc, &(at, d, e, l)| {
+                    join(&p, &acc, &Segment::visit(at, d, e, l))
+                })
+            };
+            let joined = join(&p, &fold(&visits[..cut]), &fold(&visits[cut..]));
+            let expected = simulate(&p, &visits, visits[0].2);
+            proptest::prop_assert!((joined.warp - expected).abs() < 1e-9, "{} vs {}", joined.warp, expected);
+        }
+    }
+
     #[test]
     fn waiting_is_allowed_and_costs_no_warp() {
         let p = line(5);

@@ -690,37 +690,45 @@ fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize)
             &ctx.route_of(v, &route.head[from], &middle, &route.tail[to]),
         )
     };
-    let (lu, lw) = (at(iu), at(iw));
-    if iu < iw {
-        // u moves to just after w.
-        let delta = ctx.dist(before(iu), at(iu + 1)) + ctx.dist(lw, lu) + ctx.dist(lu, at(iw + 1))
-            - ctx.dist(before(iu), lu)
-            - ctx.dist(lu, at(iu + 1))
-            - ctx.dist(lw, at(iw + 1));
-        if delta < -EPS
-            && fits(
+    // Or-opt: the string of 1–3 jobs starting at u moves to just after w.
+    let lw = at(iw);
+    for len in 1..=3usize {
+        if iu + len > jobs.len() || (iu <= iw && iw < iu + len) {
+            break;
+        }
+        let (first, last) = (at(iu), at(iu + len - 1));
+        let delta =
+            ctx.dist(before(iu), at(iu + len)) + ctx.dist(lw, first) + ctx.dist(last, at(iw + 1))
+                - ctx.dist(before(iu), first)
+                - ctx.dist(last, at(iu + len))
+                - ctx.dist(lw, at(iw + 1));
+        if iw + 1 == iu {
+            break; // already there
+        }
+        if delta >= -EPS {
+            continue;
+        }
+        let string = &jobs[iu..iu + len];
+        let fitting = if iu < iw {
+            fits(
                 iu,
                 iw + 1,
-                &mut jobs[iu + 1..=iw].iter().chain([&jobs[iu]]).copied(),
+                &mut jobs[iu + len..=iw].iter().chain(string).copied(),
             )
-        {
-            s.routes[v].jobs[iu..=iw].rotate_left(1);
-            s.routes[v].update(ctx, v);
-            return true;
-        }
-    } else if iw + 1 < iu {
-        let delta = ctx.dist(before(iu), at(iu + 1)) + ctx.dist(lw, lu) + ctx.dist(lu, at(iw + 1))
-            - ctx.dist(before(iu), lu)
-            - ctx.dist(lu, at(iu + 1))
-            - ctx.dist(lw, at(iw + 1));
-        if delta < -EPS
-            && fits(
+        } else {
+            fits(
                 iw + 1,
-                iu + 1,
-                &mut [&jobs[iu]].into_iter().chain(&jobs[iw + 1..iu]).copied(),
+                iu + len,
+                &mut string.iter().chain(&jobs[iw + 1..iu]).copied(),
             )
-        {
-            s.routes[v].jobs[iw + 1..=iu].rotate_right(1);
+        };
+        if fitting {
+            let jobs = &mut s.routes[v].jobs;
+            if iu < iw {
+                jobs[iu..=iw].rotate_left(len);
+            } else {
+                jobs[iw + 1..iu + len].rotate_right(len);
+            }
             s.routes[v].update(ctx, v);
             return true;
         }

@@ -464,7 +464,7 @@ fn refresh_positions(s: &Solution, v: usize, at: &mut [Option<(usize, usize)>]) 
 }
 
 /// Local search to a local optimum over granular neighbourhoods: relocate
-/// (1–3 jobs), swap, 2-opt*, relocate and 2-opt within a route, a job into
+/// (1–3 jobs), swap, 2-opt*, Or-opt (1–3 jobs) and 2-opt within a route, a job into
 /// an unused vehicle, and insertion of left-out jobs.
 ///
 /// A pair is only tried when one of its two routes changed since the job
@@ -673,8 +673,9 @@ fn apply(ctx: &Ctx<'_>, s: &mut Solution, a: usize, b: usize) -> (usize, usize) 
     (a, b)
 }
 
-/// Within route `v`: relocate the job at `iu` to just after the one at
-/// `iw`, or reverse the stretch between them so that they meet (2-opt).
+/// Within route `v`: move the string of 1–3 jobs starting at `iu` to just
+/// after the job at `iw` (Or-opt), or reverse the stretch between them so
+/// that they meet (2-opt).
 /// Applies the first that shortens the route.
 fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize) -> bool {
     let route = &s.routes[v];

@@ -17,8 +17,8 @@
 //! iteration removes a group of related jobs (a string of neighbours, or a
 //! random set), reinserts them greedily or by regret with noise, improves the
 //! result by local search over granular neighbourhoods (relocate of 1–3
-//! consecutive jobs, swap, 2-opt*, Or-opt and 2-opt within a route), and keeps it by a
-//! simulated-annealing rule. Everything is deterministic for a given seed and
+//! consecutive jobs, swap, 2-opt*, Or-opt and 2-opt within a route), and
+//! keeps it by a simulated-annealing rule. Everything is deterministic for a given seed and
 //! iteration limit.
 //!
 //! Speed: every route keeps the time-window segment (Vidal et al. 2013) of

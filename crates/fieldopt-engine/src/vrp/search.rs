@@ -464,8 +464,8 @@ fn refresh_positions(s: &Solution, v: usize, at: &mut [Option<(usize, usize)>]) 
 }
 
 /// Local search to a local optimum over granular neighbourhoods: relocate
-/// (1–3 jobs), swap, 2-opt*, Or-opt (1–3 jobs) and 2-opt within a route, a job into
-/// an unused vehicle, and insertion of left-out jobs.
+/// (1–3 jobs), swap, 2-opt*, Or-opt (1–3 jobs) and 2-opt within a route, a
+/// job into an unused vehicle, and insertion of left-out jobs.
 ///
 /// A pair is only tried when one of its two routes changed since the job
 /// was last examined: the moves depend on those two routes alone, so an
@@ -691,9 +691,10 @@ fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize)
             &ctx.route_of(v, &route.head[from], &middle, &route.tail[to]),
         )
     };
-    // Or-opt: the string of 1–3 jobs starting at u moves to just after w.
+    // Or-opt: the string of 1–3 jobs starting at u moves to just after w
+    // (unless it is already there).
     let lw = at(iw);
-    for len in 1..=3usize {
+    for len in (1..=3usize).take_while(|_| iw + 1 != iu) {
         if iu + len > jobs.len() || (iu <= iw && iw < iu + len) {
             break;
         }
@@ -703,9 +704,6 @@ fn within_route(ctx: &Ctx<'_>, s: &mut Solution, v: usize, iu: usize, iw: usize)
                 - ctx.dist(before(iu), first)
                 - ctx.dist(last, at(iu + len))
                 - ctx.dist(lw, at(iw + 1));
-        if iw + 1 == iu {
-            break; // already there
-        }
         if delta >= -EPS {
             continue;
         }

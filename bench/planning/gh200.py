@@ -3,6 +3,9 @@
 same time limit, in one run. Appends a table to docs/planning-benchmarks.md.
 
     python3 bench/planning/gh200.py --binary target/release/fieldopt --limit 30 C1_2_1 R1_2_1 RC1_2_1
+
+Instances come from bench/data/gh200; `--data DIR` reads another folder with
+the same layout (gh200/*.txt).
 """
 import argparse, statistics, sys
 from pathlib import Path
@@ -15,8 +18,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=str(run.ROOT / "target" / "release" / "fieldopt"))
     ap.add_argument("--limit", type=float, default=30.0)
+    ap.add_argument("--data", default=str(run.DATA), help="folder holding gh200/")
     ap.add_argument("instances", nargs="+")
     args = ap.parse_args()
+    run.DATA = Path(args.data)
     rows, ratios = [], []
     for name in args.instances:
         path = run.DATA / "gh200" / f"{name}.txt"

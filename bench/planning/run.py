@@ -3,9 +3,11 @@
 gaps to the distance-only best-known solutions, and PyVRP / OR-Tools side by
 side on the same instances in the same run.
 
-Usage (from the repository root, with ../shared beside it):
+Usage (from the repository root):
     cargo build --release --locked -p fieldopt-server
     python3 bench/planning/run.py --limits 0.5,5 --compare-limit 5 --out docs/planning-benchmarks.md
+The instances and best-known results are read from bench/data; `--data DIR`
+reads another folder laid out the same way (solomon/, gh200/, bks.csv).
 Optional: pip install pyvrp ortools (each comparison is skipped with a note
 when its package is missing).
 """
@@ -13,7 +15,7 @@ import argparse, csv, json, math, os, statistics, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "bench" / "data"
 TEN = ["C101", "C104", "C201", "R101", "R105", "R201", "R208", "RC101", "RC105", "RC201"]
 
 
@@ -133,12 +135,15 @@ def gap(value, best):
 
 
 def main():
+    global DATA
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "fieldopt"))
     ap.add_argument("--limits", default="0.5,5")
     ap.add_argument("--compare-limit", type=float, default=5.0)
     ap.add_argument("--out", default=str(ROOT / "docs" / "planning-benchmarks.md"))
+    ap.add_argument("--data", default=str(DATA), help="folder with solomon/, gh200/ and bks.csv")
     args = ap.parse_args()
+    DATA = Path(args.data)
     best = bks()
     files = sorted((DATA / "solomon").glob("*.txt"))
     lines = [f"# Planning engine benchmark\n",

@@ -1,7 +1,7 @@
 //! Hot paths of the engine: a planning run with a fixed iteration budget,
 //! the plan checker, and best-technician ranking.
 //!
-//! `cargo bench -p fieldopt-engine` (needs ../shared/data beside the repo).
+//! `cargo bench -p fieldopt-engine` (instances from `bench/data/solomon`).
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -14,8 +14,8 @@ use fieldopt_engine::{Candidate, rank_technicians};
 
 fn instance(name: &str) -> Problem {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../../shared/data/solomon/{name}.txt"));
-    let text = std::fs::read_to_string(path).expect("shared/data beside the repository");
+        .join(format!("../../bench/data/solomon/{name}.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     solomon::parse(&text).expect("valid instance").to_problem()
 }
 

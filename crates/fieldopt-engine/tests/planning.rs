@@ -194,12 +194,16 @@ fn the_checker_catches_broken_plans() {
     assert!(violations.len() >= 2, "{violations:?}");
 }
 
+/// A Solomon instance from the repository's `bench/data`.
+fn solomon_text(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../bench/data/solomon/{name}.txt"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[test]
 fn solomon_c101_is_solved_near_its_optimum() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/solomon/C101.txt");
-    let text = std::fs::read_to_string(&path).expect("shared/data beside the repository");
-    let instance = solomon::parse(&text).unwrap();
+    let instance = solomon::parse(&solomon_text("C101")).unwrap();
     assert_eq!(
         (
             instance.vehicles,
@@ -222,11 +226,7 @@ fn solomon_c101_is_solved_near_its_optimum() {
 
 #[test]
 fn same_seed_and_iterations_give_the_same_plan() {
-    let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/solomon/R101.txt"),
-    )
-    .unwrap();
-    let problem = solomon::parse(&text).unwrap().to_problem();
+    let problem = solomon::parse(&solomon_text("R101")).unwrap().to_problem();
     assert_eq!(solve(&problem, &options(30)), solve(&problem, &options(30)));
 }
 

@@ -31,6 +31,7 @@
 //! # Ok::<(), fieldopt_domain::DomainError>(())
 //! ```
 
+pub mod access;
 pub mod can_do;
 mod enums;
 mod error;
@@ -38,6 +39,7 @@ pub mod fixtures;
 mod model;
 mod values;
 
+pub use access::Actor;
 pub use can_do::{CanDo, DayLoad, Unfit};
 pub use enums::{JobAction, JobEventKind, JobStatus, JobType, TechnicianStatus};
 pub use error::DomainError;

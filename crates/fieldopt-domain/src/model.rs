@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
-    Address, Area, AssignmentId, Capacity, CustomerName, DurationMinutes, Email, GeoPoint,
+    Actor, Address, Area, AssignmentId, Capacity, CustomerName, DurationMinutes, Email, GeoPoint,
     JobEventKind, JobId, JobStatus, JobType, Notes, PersonName, Phone, Priority, Reason, Skill,
     TechnicianId, TechnicianStatus, TimeWindow,
 };
@@ -122,6 +122,8 @@ pub struct Assignment {
     pub sequence: Option<u32>,
     /// Planned arrival, set by day planning.
     pub estimated_arrival: Option<DateTime<Utc>>,
+    /// Who made the assignment (none for assignments older than the audit trail).
+    pub actor: Option<Actor>,
 }
 
 /// One entry in a job's history.
@@ -145,4 +147,6 @@ pub struct JobEvent {
     pub previous_technician_id: Option<TechnicianId>,
     /// Why, when a client said so.
     pub reason: Option<Reason>,
+    /// Who made the change (none for entries older than the audit trail).
+    pub actor: Option<Actor>,
 }

@@ -4,11 +4,13 @@ use std::collections::HashSet;
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Assignment, JobId, TechnicianId};
 use fieldopt_store::assignments;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, optional, page, parse_date};
 use crate::state::AppState;
@@ -20,7 +22,7 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Assignment, example = json!({
     "id": 1, "job_id": 1, "technician_id": 1, "assigned_at": "2026-04-11T14:30:00Z",
-    "sequence": null, "estimated_arrival": null
+    "sequence": null, "estimated_arrival": null, "actor": "dispatcher@example.com"
 }))]
 pub struct AssignmentResponse {
     id: i64,
@@ -31,6 +33,9 @@ pub struct AssignmentResponse {
     sequence: Option<u32>,
     /// Planned arrival, set by day planning.
     estimated_arrival: Option<DateTime<Utc>>,
+    /// Who made the assignment (the token's subject; `dev` without
+    /// authentication; null for assignments older than the audit trail).
+    actor: Option<String>,
 }
 
 impl From<Assignment> for AssignmentResponse {
@@ -42,6 +47,7 @@ impl From<Assignment> for AssignmentResponse {
             assigned_at: a.assigned_at,
             sequence: a.sequence,
             estimated_arrival: a.estimated_arrival,
+            actor: a.actor.map(|actor| actor.to_string()),
         }
     }
 }
@@ -158,16 +164,18 @@ fn job_ids(ids: &[i64]) -> Result<Vec<JobId>, ApiError> {
 #[post("/assignments")]
 pub async fn create_assignment(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<CreateAssignment>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.scope(Operation::CreateAssignment)?;
     let CreateAssignment {
         job_id,
         technician_id,
         force,
     } = body.0;
     let assignment = state
-        .write(move |conn, now| {
-            assignments::assign(conn, JobId(job_id), TechnicianId(technician_id), force, now)
+        .write(caller.actor(), move |conn, stamp| {
+            assignments::assign(conn, JobId(job_id), TechnicianId(technician_id), force, stamp)
         })
         .await?;
     Ok(HttpResponse::Created().json(AssignmentResponse::from(assignment)))
@@ -187,12 +195,16 @@ pub async fn create_assignment(
 #[post("/assignments/batch-assign")]
 pub async fn batch_assign_jobs(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<BatchAssign>,
 ) -> Result<web::Json<BatchAssignResponse>, ApiError> {
+    caller.scope(Operation::BatchAssignJobs)?;
     let ids = job_ids(&body.0.job_ids)?;
     let (tech, force) = (TechnicianId(body.0.technician_id), body.0.force);
     let created = state
-        .write(move |conn, now| assignments::batch_assign(conn, &ids, tech, force, now))
+        .write(caller.actor(), move |conn, stamp| {
+            assignments::batch_assign(conn, &ids, tech, force, stamp)
+        })
         .await?;
     Ok(web::Json(BatchAssignResponse {
         assigned_count: created.len(),
@@ -214,11 +226,15 @@ pub async fn batch_assign_jobs(
 #[post("/assignments/batch-unassign")]
 pub async fn batch_unassign_jobs(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<BatchUnassign>,
 ) -> Result<web::Json<BatchUnassignResponse>, ApiError> {
+    caller.scope(Operation::BatchUnassignJobs)?;
     let ids = job_ids(&body.0.job_ids)?;
     let done = state
-        .write(move |conn, now| assignments::batch_unassign(conn, &ids, now))
+        .write(caller.actor(), move |conn, stamp| {
+            assignments::batch_unassign(conn, &ids, stamp)
+        })
         .await?;
     Ok(web::Json(BatchUnassignResponse {
         unassigned_count: done.len(),
@@ -240,11 +256,15 @@ pub async fn batch_unassign_jobs(
 #[post("/assignments/unassign")]
 pub async fn unassign_job(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<Unassign>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.scope(Operation::UnassignJob)?;
     let job = JobId(body.0.job_id);
     state
-        .write(move |conn, now| assignments::unassign(conn, job, now))
+        .write(caller.actor(), move |conn, stamp| {
+            assignments::unassign(conn, job, stamp)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -263,21 +283,23 @@ pub async fn unassign_job(
 #[post("/assignments/reassign")]
 pub async fn reassign_job(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<Reassign>,
 ) -> Result<web::Json<AssignmentResponse>, ApiError> {
+    caller.scope(Operation::ReassignJob)?;
     let Reassign {
         job_id,
         new_technician_id,
         force,
     } = body.0;
     let assignment = state
-        .write(move |conn, now| {
+        .write(caller.actor(), move |conn, stamp| {
             assignments::reassign(
                 conn,
                 JobId(job_id),
                 TechnicianId(new_technician_id),
                 force,
-                now,
+                stamp,
             )
         })
         .await?;
@@ -298,10 +320,14 @@ pub async fn reassign_job(
 #[get("/assignments/technician/{tech_id}")]
 pub async fn list_technician_assignments(
     state: web::Data<AppState>,
+    caller: Caller,
     tech_id: web::Path<i64>,
     query: web::Query<TechnicianAssignmentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tech = TechnicianId(tech_id.into_inner());
+    caller
+        .scope(Operation::ListTechnicianAssignments)?
+        .check_technician(tech)?;
     let date = optional(&query.date, |v| parse_date("date", v))?;
     let page = page(&query.limit, &query.offset)?;
     let listed = state
@@ -325,11 +351,14 @@ pub async fn list_technician_assignments(
 #[get("/assignments/job/{job_id}")]
 pub async fn get_job_assignment(
     state: web::Data<AppState>,
+    caller: Caller,
     job_id: web::Path<i64>,
 ) -> Result<web::Json<AssignmentResponse>, ApiError> {
+    let scope = caller.scope(Operation::GetJobAssignment)?;
     let job = JobId(job_id.into_inner());
     let assignment = state
         .read(move |conn| assignments::for_job(conn, job))
         .await?;
+    scope.check_technician(assignment.technician_id)?;
     Ok(web::Json(assignment.into()))
 }

@@ -38,6 +38,15 @@ pub struct Problem {
 pub enum ApiError {
     /// 400: the request is malformed or a value is invalid.
     BadRequest(String),
+    /// 401: no usable bearer token; `invalid_token` when one was sent.
+    Unauthorized {
+        /// What the client is told.
+        detail: String,
+        /// A token was sent but refused (RFC 6750 `error="invalid_token"`).
+        invalid_token: bool,
+    },
+    /// 403: the caller may not do this.
+    Forbidden(String),
     /// 404: unknown resource or route.
     NotFound(String),
     /// 405: known path, wrong method.
@@ -46,8 +55,17 @@ pub enum ApiError {
     Conflict(String),
     /// 413: body over the size limit.
     PayloadTooLarge(String),
+    /// 415: the body is not JSON, or is encoded.
+    UnsupportedMediaType(String),
+    /// 421: development mode refuses a `Host` that is not this machine.
+    MisdirectedRequest(String),
     /// 422: an idempotency key reused with another request.
     Unprocessable(String),
+    /// 429: over the client's rate limit.
+    TooManyRequests {
+        /// Seconds until the next request can pass.
+        retry_after_secs: u64,
+    },
     /// 503: the database is unavailable.
     Unavailable(String),
     /// 500: a fault on our side; the message is logged, never shown.
@@ -63,10 +81,17 @@ impl ApiError {
     fn kind(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad Request"),
+            ApiError::Unauthorized { .. } => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::NotFound(_) => ("not-found", "Not Found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method Not Allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload Too Large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported Media Type")
+            }
+            ApiError::MisdirectedRequest(_) => ("misdirected-request", "Misdirected Request"),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too Many Requests"),
             ApiError::Unprocessable(_) => ("idempotency-key-reused", "Unprocessable Content"),
             ApiError::Unavailable(_) => ("service-unavailable", "Service Unavailable"),
             ApiError::Internal(_) => ("internal", "Internal Server Error"),
@@ -77,6 +102,10 @@ impl ApiError {
     pub fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(d)
+            | ApiError::Unauthorized { detail: d, .. }
+            | ApiError::Forbidden(d)
+            | ApiError::UnsupportedMediaType(d)
+            | ApiError::MisdirectedRequest(d)
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::PayloadTooLarge(d)
@@ -84,6 +113,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(allowed) => {
                 let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
                 format!("Method not allowed (allowed: {})", names.join(", "))
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                format!("Too many requests; retry after {retry_after_secs} s")
             }
             ApiError::Unavailable(_) => "Service temporarily unavailable".to_string(),
             ApiError::Internal(_) => "Internal server error".to_string(),
@@ -118,6 +150,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -142,8 +179,22 @@ impl ResponseError for ApiError {
             let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             response.insert_header((header::ALLOW, names.join(", ")));
         }
-        if let ApiError::Unavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::Unauthorized { invalid_token, .. } => {
+                let challenge = if *invalid_token {
+                    r#"Bearer realm="fieldopt", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="fieldopt""#
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            _ => {}
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use fieldopt_domain::access::Operation;
 use fieldopt_domain::{
     Address, Area, CustomerName, DurationMinutes, GeoPoint, Job, JobAction, JobEvent, JobId,
     JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId, TimeWindow, can_do,
@@ -12,6 +13,7 @@ use fieldopt_store::{events, technicians, workload};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, OptionalJsonBody, nullable, optional, page, parse_date, parse_int};
 use crate::state::{AppState, today};
@@ -343,6 +345,9 @@ pub struct JobEventResponse {
     /// The technician the job left, on reassignment.
     previous_technician_id: Option<i64>,
     reason: Option<String>,
+    /// Who made the change (the token's subject; `dev` without
+    /// authentication; null for entries older than the audit trail).
+    actor: Option<String>,
 }
 
 impl From<JobEvent> for JobEventResponse {
@@ -357,6 +362,7 @@ impl From<JobEvent> for JobEventResponse {
             technician_id: event.technician_id.map(|t| t.0),
             previous_technician_id: event.previous_technician_id.map(|t| t.0),
             reason: event.reason.map(|r| r.to_string()),
+            actor: event.actor.map(|actor| actor.to_string()),
         }
     }
 }
@@ -394,10 +400,22 @@ pub struct CanDoResponse {
 #[get("/jobs")]
 pub async fn list_jobs(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<JobListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query.filter()?;
+    let scope = caller.scope(Operation::ListJobs)?;
+    let mut filter = query.filter()?;
     let page = page(&query.limit, &query.offset)?;
+    if let Some(own) = scope.only_technician() {
+        // A technician sees the jobs it holds; asking for another's is an
+        // empty list, as any filter that matches nothing.
+        if filter.technician_id.is_some_and(|asked| asked != own) {
+            return Ok(HttpResponse::Ok()
+                .insert_header(("X-Total-Count", 0))
+                .json(Vec::<JobResponse>::new()));
+        }
+        filter.technician_id = Some(own);
+    }
     let listed = state
         .read(move |conn| jobs::list(conn, &filter, page))
         .await?;
@@ -419,8 +437,10 @@ pub async fn list_jobs(
 #[get("/jobs/summary")]
 pub async fn get_job_summary(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<SummaryQuery>,
 ) -> Result<web::Json<SummaryResponse>, ApiError> {
+    caller.scope(Operation::GetJobSummary)?;
     let date = optional(&query.scheduled_date, |v| parse_date("scheduled_date", v))?;
     let summary = state.read(move |conn| jobs::summary(conn, date)).await?;
     let count = |status: JobStatus| summary.by_status.get(&status).copied().unwrap_or(0);
@@ -448,10 +468,13 @@ pub async fn get_job_summary(
 #[get("/jobs/{id}")]
 pub async fn get_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
+    let scope = caller.scope(Operation::GetJob)?;
     let id = JobId(id.into_inner());
     let job = state.read(move |conn| jobs::find(conn, id)).await?;
+    scope.check_job(&job)?;
     Ok(web::Json(job.into()))
 }
 
@@ -467,11 +490,13 @@ pub async fn get_job(
 #[post("/jobs")]
 pub async fn create_job(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<CreateJob>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.scope(Operation::CreateJob)?;
     let new = body.0.into_new()?;
     let job = state
-        .write(move |conn, now| jobs::create(conn, &new, now))
+        .write(caller.actor(), move |conn, stamp| jobs::create(conn, &new, stamp))
         .await?;
     Ok(HttpResponse::Created().json(JobResponse::from(job)))
 }
@@ -491,28 +516,46 @@ pub async fn create_job(
 #[patch("/jobs/{id}")]
 pub async fn update_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: JsonBody<UpdateJob>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
+    caller.scope(Operation::UpdateJob)?;
     let id = JobId(id.into_inner());
     let changes = body.0.into_changes()?;
     let job = state
-        .write(move |conn, now| jobs::update(conn, id, &changes, now))
+        .write(caller.actor(), move |conn, stamp| {
+            jobs::update(conn, id, &changes, stamp)
+        })
         .await?;
     Ok(web::Json(job.into()))
 }
 
+/// Moves a job along its status machine. A technician may only move a job
+/// it holds; that is checked on the locked job, so it cannot change hands
+/// between the check and the move.
 async fn transition(
     state: &AppState,
+    caller: Caller,
+    operation: Operation,
     id: i64,
     action: JobAction,
     reason: Option<ReasonBody>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
+    let scope = caller.scope(operation)?;
     let id = JobId(id);
     let reason = field_opt("reason", reason.and_then(|r| r.reason), Reason::parse)?;
     let job = state
-        .write(move |conn, now| jobs::transition(conn, id, action, reason.clone(), now))
-        .await?;
+        .write(caller.actor(), move |conn, stamp| {
+            if let Scope::Own(_) = scope {
+                let job = jobs::find_locked(conn, id)?;
+                if let Err(refused) = scope.check_job(&job) {
+                    return Ok(Err(refused));
+                }
+            }
+            jobs::transition(conn, id, action, reason.clone(), stamp).map(Ok)
+        })
+        .await??;
     Ok(web::Json(job.into()))
 }
 
@@ -529,9 +572,10 @@ async fn transition(
 #[post("/jobs/{id}/start")]
 pub async fn start_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, id.into_inner(), JobAction::Start, None).await
+    transition(&state, caller, Operation::StartJob, id.into_inner(), JobAction::Start, None).await
 }
 
 /// Complete a job in progress.
@@ -547,9 +591,10 @@ pub async fn start_job(
 #[post("/jobs/{id}/complete")]
 pub async fn complete_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, id.into_inner(), JobAction::Complete, None).await
+    transition(&state, caller, Operation::CompleteJob, id.into_inner(), JobAction::Complete, None).await
 }
 
 /// Mark a job in progress as failed.
@@ -567,10 +612,11 @@ pub async fn complete_job(
 #[post("/jobs/{id}/fail")]
 pub async fn fail_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: OptionalJsonBody<ReasonBody>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, id.into_inner(), JobAction::Fail, body.0).await
+    transition(&state, caller, Operation::FailJob, id.into_inner(), JobAction::Fail, body.0).await
 }
 
 /// Cancel a pending, assigned or in-progress job.
@@ -588,10 +634,11 @@ pub async fn fail_job(
 #[post("/jobs/{id}/cancel")]
 pub async fn cancel_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: OptionalJsonBody<ReasonBody>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, id.into_inner(), JobAction::Cancel, body.0).await
+    transition(&state, caller, Operation::CancelJob, id.into_inner(), JobAction::Cancel, body.0).await
 }
 
 /// Delete a pending or cancelled job.
@@ -607,10 +654,14 @@ pub async fn cancel_job(
 #[delete("/jobs/{id}")]
 pub async fn delete_job(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.scope(Operation::DeleteJob)?;
     let id = JobId(id.into_inner());
-    state.write(move |conn, _| jobs::delete(conn, id)).await?;
+    state
+        .write(caller.actor(), move |conn, _| jobs::delete(conn, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -626,15 +677,15 @@ pub async fn delete_job(
 #[get("/jobs/{id}/history")]
 pub async fn get_job_history(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<Vec<JobEventResponse>>, ApiError> {
+    let scope = caller.scope(Operation::GetJobHistory)?;
     let id = JobId(id.into_inner());
-    let history = state
-        .read(move |conn| {
-            jobs::find(conn, id)?;
-            events::for_job(conn, id)
-        })
+    let (job, history) = state
+        .read(move |conn| Ok((jobs::find(conn, id)?, events::for_job(conn, id)?)))
         .await?;
+    scope.check_job(&job)?;
     Ok(web::Json(history.into_iter().map(Into::into).collect()))
 }
 
@@ -653,8 +704,10 @@ pub async fn get_job_history(
 #[get("/jobs/{job_id}/can-do/{tech_id}")]
 pub async fn get_can_do(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<web::Json<CanDoResponse>, ApiError> {
+    caller.scope(Operation::GetCanDo)?;
     let (job_id, tech_id) = path.into_inner();
     let (job_id, tech_id) = (JobId(job_id), TechnicianId(tech_id));
     let today = today();

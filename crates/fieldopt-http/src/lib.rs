@@ -6,20 +6,25 @@
 //! [`openapi`] builds the document without a server.
 
 pub mod assignments;
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
+pub mod rate_limit;
 pub mod routing;
+pub mod security;
 mod state;
 pub mod technicians;
 pub mod wire;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_cors::Cors;
+use actix_web::http::header;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa::openapi::{self, RefOr};
@@ -28,6 +33,7 @@ use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
+pub use security::{Security, SecuritySettings};
 pub use state::{ApiSettings, AppState, today};
 
 /// Path of the OpenAPI document.
@@ -49,9 +55,36 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "routing", description = "Recommendations"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
-    components(schemas(Problem))
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
 )]
 struct ApiDoc;
+
+/// Name of the security scheme in the document.
+pub const BEARER_SCHEME: &str = "bearer";
+
+/// Declares the bearer scheme, so Swagger UI offers "Authorize".
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components.get_or_insert_with(Default::default).add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT: HS256 signed with the server's secret (`fieldopt token`), or \
+                         RS256/ES256 from the configured identity provider. Not needed in \
+                         development mode.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 fn api_v1(cfg: &mut ServiceConfig<'_>) {
     cfg.service(technicians::list_technicians)
@@ -93,20 +126,50 @@ fn operations(cfg: &mut ServiceConfig<'_>) {
 }
 
 fn problem_response(description: &str) -> RefOr<openapi::Response> {
-    openapi::ResponseBuilder::new()
-        .description(description)
-        .content(
-            error::PROBLEM_JSON,
-            openapi::ContentBuilder::new()
-                .schema(Some(openapi::Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .into()
+    problem_response_with(description, &[])
 }
 
-/// Adds the error responses every operation can give, so each handler
-/// declares only its own.
+/// A problem-document response that also sets `headers` (name, description).
+fn problem_response_with(description: &str, headers: &[(&str, &str)]) -> RefOr<openapi::Response> {
+    let mut response = openapi::ResponseBuilder::new().description(description).content(
+        error::PROBLEM_JSON,
+        openapi::ContentBuilder::new()
+            .schema(Some(openapi::Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    for (name, about) in headers {
+        let schema = if name.starts_with("RateLimit") || *name == "Retry-After" {
+            openapi::ObjectBuilder::new()
+                .schema_type(openapi::Type::Integer)
+                .minimum(Some(0))
+        } else {
+            openapi::ObjectBuilder::new().schema_type(openapi::Type::String)
+        };
+        response = response.header(
+            *name,
+            openapi::HeaderBuilder::new()
+                .schema(Some(schema))
+                .description(Some(*about))
+                .build(),
+        );
+    }
+    response.into()
+}
+
+const RATE_LIMIT_HEADERS: [(&str, &str); 3] = [
+    ("RateLimit-Limit", "Requests the client's bucket holds"),
+    ("RateLimit-Remaining", "Requests the client may still make at once"),
+    ("RateLimit-Reset", "Seconds until the bucket is full again"),
+];
+
+/// Operations served without a caller: probes and metrics (the OpenAPI
+/// document and Swagger UI are served outside the document's paths).
+pub const OPEN_OPERATIONS: [&str; 3] = ["get_health", "get_readiness", "get_metrics"];
+
+/// Adds what every operation shares — the error responses it can give and
+/// its security — so each handler declares only its own.
 fn add_common_responses(doc: &mut openapi::OpenApi) {
+    let bearer = openapi::security::SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new());
     for item in doc.paths.paths.values_mut() {
         let operations = [
             (&mut item.get, false),
@@ -117,23 +180,46 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
         ];
         for (operation, has_body) in operations {
             let Some(operation) = operation else { continue };
+            let id = operation.operation_id.clone().unwrap_or_default();
+            let open = OPEN_OPERATIONS.contains(&id.as_str());
+            let probe = matches!(id.as_str(), "get_health" | "get_readiness");
+            operation.security = Some(if open { Vec::new() } else { vec![bearer.clone()] });
             let responses = &mut operation.responses.responses;
-            let mut add = |code: &str, description: &str| {
+            let mut add = |code: &str, description: &str, headers: &[(&str, &str)]| {
                 responses
                     .entry(code.to_string())
-                    .or_insert_with(|| problem_response(description));
+                    .or_insert_with(|| problem_response_with(description, headers));
             };
-            add("500", "Server fault; the detail never shows internals");
-            add("503", "The database is unavailable");
+            add("500", "Server fault; the detail never shows internals", &[]);
+            add(
+                "503",
+                "The database is unavailable",
+                &[("Retry-After", "Seconds to wait before retrying")],
+            );
             if has_body {
-                add("413", "Request body larger than 1 MiB");
+                add("413", "Request body larger than 1 MiB", &[]);
+                add(
+                    "415",
+                    "The body is not JSON (`Content-Type: application/json`) or is encoded",
+                    &[],
+                );
             }
-            if operation
-                .operation_id
-                .as_deref()
-                .is_some_and(|id| !matches!(id, "get_health" | "get_readiness" | "get_metrics"))
-            {
-                add("405", "Known path, wrong method (see the Allow header)");
+            if !open {
+                add("405", "Known path, wrong method (see the Allow header)", &[(
+                    "Allow",
+                    "The methods the path accepts",
+                )]);
+                add(
+                    "401",
+                    "Missing, malformed, expired or unverifiable bearer token",
+                    &[("WWW-Authenticate", "`Bearer`, with `error=\"invalid_token\"` when a token was sent")],
+                );
+                add("403", "The caller's role may not do this, or not on this record", &[]);
+            }
+            if !probe {
+                let mut headers = vec![("Retry-After", "Seconds until a request can pass")];
+                headers.extend(RATE_LIMIT_HEADERS);
+                add("429", "Over the client's rate limit", &headers);
             }
         }
         if let Some(post) = &mut item.post {
@@ -203,6 +289,7 @@ pub fn app(
 > {
     let doc = openapi();
     let routes = middleware::RouteTable::from_openapi(&doc);
+    let cors = cors(state.security().cors_origins());
     let rendered = OpenApiJson(doc.to_json().expect("the document serialises"));
     let (app, _) = App::new()
         .into_utoipa_app()
@@ -222,10 +309,46 @@ pub fn app(
         .split_for_parts();
     let swagger =
         SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
+    // Outermost last: request ids and security headers on every answer,
+    // CORS headers also on refusals, paths trimmed before anything looks
+    // at them, then metrics, the request guard, and access control.
     app.service(swagger)
         .route("/docs", web::get().to(redirect_to_docs))
         .default_service(web::to(middleware::fallback))
+        .wrap(from_fn(security::access_control))
+        .wrap(from_fn(security::request_guard))
         .wrap(from_fn(metrics::track_requests))
         .wrap(from_fn(middleware::trim_trailing_slash))
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(security::security_headers))
         .wrap(from_fn(middleware::request_id))
+}
+
+/// CORS for the configured browser origins; none configured, no CORS.
+fn cors(origins: &[String]) -> Option<Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            middleware::IDEMPOTENCY_KEY,
+            middleware::REQUEST_ID,
+        ])
+        .expose_headers([
+            middleware::REQUEST_ID.as_str(),
+            "x-total-count",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "idempotent-replayed",
+        ])
+        .max_age(600);
+    Some(cors)
 }

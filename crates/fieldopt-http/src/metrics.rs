@@ -8,7 +8,8 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use fieldopt_store::DbPool;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::state::AppState;
@@ -19,6 +20,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool_connections: IntGaugeVec,
+    refused: IntCounterVec,
+    rate_limited_clients: IntGauge,
     pool: DbPool,
 }
 
@@ -56,10 +59,25 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "http_requests_refused_total",
+                "Requests refused at the edge, by reason (unauthenticated, forbidden, rate_limited)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let rate_limited_clients = IntGauge::new(
+            "rate_limit_clients",
+            "Clients the rate limiter currently tracks",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
+            Box::new(refused.clone()),
+            Box::new(rate_limited_clients.clone()),
         ] {
             registry
                 .register(collector)
@@ -70,8 +88,15 @@ impl Metrics {
             requests,
             latency,
             pool_connections,
+            refused,
+            rate_limited_clients,
             pool,
         }
+    }
+
+    /// Counts a request refused at the edge; `reason` is one of a fixed set.
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refused.with_label_values(&[reason]).inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -81,8 +106,11 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition of every metric, with the pool read now.
-    pub fn render(&self) -> String {
+    /// The text exposition of every metric, with the pool and the rate
+    /// limiter read now.
+    pub fn render(&self, rate_limited_clients: usize) -> String {
+        self.rate_limited_clients
+            .set(i64::try_from(rate_limited_clients).unwrap_or(i64::MAX));
         let state = self.pool.state();
         let max = i64::from(self.pool.max_size());
         let idle = i64::from(state.idle_connections);
@@ -100,6 +128,22 @@ impl Metrics {
     }
 }
 
+/// The method as a label: one of a fixed set, so a client inventing
+/// methods cannot create series.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts and times every request by its route pattern (not
 /// the raw path, so ids do not explode the label set).
 pub async fn track_requests(
@@ -108,7 +152,7 @@ pub async fn track_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
     if let Some(state) = state {
         let route = response
@@ -116,7 +160,7 @@ pub async fn track_requests(
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_string());
         state.metrics().observe(
-            &method,
+            method,
             &route,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),

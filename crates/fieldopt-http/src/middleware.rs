@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use fieldopt_domain::Actor;
 use fieldopt_store::idempotency::{self, KeyState};
 use sha2::{Digest, Sha256};
 
@@ -137,7 +138,9 @@ pub async fn idempotency_keys(
     let reserve_key = key.clone();
     let reserve_hash = hash.clone();
     let known = state
-        .write(move |conn, now| idempotency::reserve(conn, &reserve_key, &reserve_hash, now))
+        .write(&Actor::system(), move |conn, stamp| {
+            idempotency::reserve(conn, &reserve_key, &reserve_hash, stamp.at)
+        })
         .await;
     let mismatch = || {
         ApiError::Unprocessable("Idempotency-Key was already used with a different request".into())
@@ -176,12 +179,14 @@ pub async fn idempotency_keys(
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let outcome = if status.is_server_error() {
         state
-            .write(move |conn, _| idempotency::release(conn, &key))
+            .write(&Actor::system(), move |conn, _| idempotency::release(conn, &key))
             .await
     } else {
         let code = status.as_u16();
         state
-            .write(move |conn, _| idempotency::complete(conn, &key, code, &text))
+            .write(&Actor::system(), move |conn, _| {
+                idempotency::complete(conn, &key, code, &text)
+            })
             .await
     };
     if let Err(error) = outcome {
@@ -193,14 +198,34 @@ pub async fn idempotency_keys(
     ))
 }
 
-/// The routes the application serves, for telling 405 from 404.
+/// One path of the API: its segments and, per method, the operation id.
+#[derive(Debug, Clone)]
+struct RoutePattern {
+    segments: Vec<String>,
+    operations: Vec<(Method, Option<String>)>,
+}
+
+impl RoutePattern {
+    /// Whether `segments` match; `Some(literal segments)` to rank matches,
+    /// so `/jobs/summary` wins over `/jobs/{id}`.
+    fn matches(&self, segments: &[&str]) -> Option<usize> {
+        let matches = self.segments.len() == segments.len()
+            && self.segments.iter().zip(segments).all(|(p, s)| {
+                p == s || (p.starts_with('{') && p.ends_with('}') && !s.is_empty())
+            });
+        matches.then(|| self.segments.iter().filter(|p| !p.starts_with('{')).count())
+    }
+}
+
+/// The routes the application serves, read from the OpenAPI document: for
+/// telling 405 from 404, and for naming the operation a request is.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    routes: Vec<(Vec<String>, Vec<Method>)>,
+    routes: Vec<RoutePattern>,
 }
 
 impl RouteTable {
-    /// The paths and methods of the OpenAPI document.
+    /// The paths, methods and operation ids of the OpenAPI document.
     pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
         let routes = doc
             .paths
@@ -212,7 +237,7 @@ impl RouteTable {
                     .split('/')
                     .map(str::to_string)
                     .collect();
-                let methods = [
+                let operations = [
                     (&item.get, Method::GET),
                     (&item.post, Method::POST),
                     (&item.put, Method::PUT),
@@ -220,43 +245,72 @@ impl RouteTable {
                     (&item.delete, Method::DELETE),
                 ]
                 .into_iter()
-                .filter(|(op, _)| op.is_some())
-                .map(|(_, m)| m)
+                .filter_map(|(op, method)| {
+                    op.as_ref().map(|op| (method, op.operation_id.clone()))
+                })
                 .collect();
-                (segments, methods)
+                RoutePattern {
+                    segments,
+                    operations,
+                }
             })
             .collect();
         Self { routes }
     }
 
+    fn split(path: &str) -> Vec<&str> {
+        path.trim_matches('/').split('/').collect()
+    }
+
     /// Methods allowed on `path`, empty when the path is unknown.
     pub fn allowed(&self, path: &str) -> Vec<Method> {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let segments = Self::split(path);
         let mut allowed: Vec<Method> = Vec::new();
-        for (pattern, methods) in &self.routes {
-            let matches = pattern.len() == segments.len()
-                && pattern.iter().zip(&segments).all(|(p, s)| {
-                    p == s || (p.starts_with('{') && p.ends_with('}') && !s.is_empty())
-                });
-            if matches {
-                for method in methods {
-                    if !allowed.contains(method) {
-                        allowed.push(method.clone());
-                    }
+        for route in self.routes.iter().filter(|r| r.matches(&segments).is_some()) {
+            for (method, _) in &route.operations {
+                if !allowed.contains(method) {
+                    allowed.push(method.clone());
                 }
             }
         }
         allowed
     }
+
+    /// The operation id a request is, by the most specific matching path
+    /// (`HEAD` is `GET`'s).
+    pub fn operation(&self, method: &Method, path: &str) -> Option<&str> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        let segments = Self::split(path);
+        self.routes
+            .iter()
+            .filter_map(|route| {
+                let rank = route.matches(&segments)?;
+                let (_, id) = route.operations.iter().find(|(m, _)| m == method)?;
+                Some((rank, id.as_deref()?))
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, id)| id)
+    }
 }
 
-/// Fallback for requests no route took: 405 with `Allow` on a known path,
-/// else 404.
+/// Fallback for requests no route took: `OPTIONS` on a known path answers
+/// its `Allow`, another method gives 405 with `Allow`, an unknown path 404.
 pub async fn fallback(
     req: HttpRequest,
     routes: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
     let allowed = routes.allowed(req.path());
+    if req.method() == Method::OPTIONS && !allowed.is_empty() {
+        let mut names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        names.push("OPTIONS");
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ALLOW, names.join(", ")))
+            .finish());
+    }
     Err(if allowed.is_empty() || allowed.contains(req.method()) {
         ApiError::NotFound(format!("No route for {} {}", req.method(), req.path()))
     } else {

@@ -2,6 +2,7 @@
 
 use actix_web::{get, post, web};
 use chrono::NaiveDate;
+use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
 use fieldopt_engine::day_plan::{DayInput, plan_day as plan_day_engine};
 use fieldopt_engine::vrp::SolveOptions;
@@ -11,6 +12,7 @@ use fieldopt_store::{DbConn, Entity, StoreError, StoreResult, jobs, technicians,
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, parse_date};
 use crate::jobs::round_km;
@@ -124,8 +126,10 @@ async fn recommend(
 #[post("/routing/auto-route")]
 pub async fn auto_route_job(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<AutoRouteRequest>,
 ) -> Result<web::Json<RecommendationResponse>, ApiError> {
+    caller.scope(Operation::AutoRouteJob)?;
     recommend(&state, body.0.job_id).await
 }
 
@@ -142,8 +146,10 @@ pub async fn auto_route_job(
 #[get("/routing/auto-route/{job_id}")]
 pub async fn get_auto_route(
     state: web::Data<AppState>,
+    caller: Caller,
     job_id: web::Path<i64>,
 ) -> Result<web::Json<RecommendationResponse>, ApiError> {
+    caller.scope(Operation::GetAutoRoute)?;
     recommend(&state, job_id.into_inner()).await
 }
 
@@ -160,8 +166,10 @@ pub async fn get_auto_route(
 #[get("/routing/best-tech/{job_id}")]
 pub async fn get_best_technician(
     state: web::Data<AppState>,
+    caller: Caller,
     job_id: web::Path<i64>,
 ) -> Result<web::Json<RecommendationResponse>, ApiError> {
+    caller.scope(Operation::GetBestTechnician)?;
     recommend(&state, job_id.into_inner()).await
 }
 
@@ -359,8 +367,10 @@ fn distinct_ids(field: &str, ids: &Option<Vec<i64>>) -> Result<(), ApiError> {
 #[post("/routing/plan")]
 pub async fn plan_day(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<PlanRequest>,
 ) -> Result<web::Json<PlanResponse>, ApiError> {
+    caller.scope(Operation::PlanDay)?;
     let request = body.0;
     let date = parse_date("scheduled_date", &request.scheduled_date)?;
     let time_limit =
@@ -410,7 +420,9 @@ pub async fn plan_day(
             })
             .collect();
         state
-            .write(move |conn, now| assignments::apply_plan(conn, &days, now))
+            .write(caller.actor(), move |conn, stamp| {
+                assignments::apply_plan(conn, &days, stamp)
+            })
             .await?;
     }
     let jobs_assigned = plan.routes.iter().map(|r| r.stops.len()).sum();

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use chrono::{DateTime, NaiveDate, Utc};
-use fieldopt_store::{DbConn, DbPool, StoreResult, write_transaction};
+use chrono::{NaiveDate, Utc};
+use fieldopt_domain::Actor;
+use fieldopt_store::{DbConn, DbPool, Stamp, StoreResult, write_transaction};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::security::Security;
 
 /// Settings of the API that come from configuration.
 #[derive(Debug, Clone)]
@@ -28,6 +30,7 @@ pub struct AppState {
     pool: DbPool,
     settings: Arc<ApiSettings>,
     metrics: Arc<Metrics>,
+    security: Arc<Security>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -44,13 +47,19 @@ pub fn today() -> NaiveDate {
 }
 
 impl AppState {
-    /// State over a pool.
-    pub fn new(pool: DbPool, settings: ApiSettings) -> Self {
+    /// State over a pool, with the edge's security built from configuration.
+    pub fn new(pool: DbPool, settings: ApiSettings, security: Security) -> Self {
         Self {
             metrics: Arc::new(Metrics::new(pool.clone())),
             pool,
             settings: Arc::new(settings),
+            security: Arc::new(security),
         }
+    }
+
+    /// Authentication, rate limits, trusted proxies, CORS.
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     /// The pool.
@@ -82,16 +91,17 @@ impl AppState {
     }
 
     /// Runs database work in one write transaction on the blocking pool,
-    /// passing the request's timestamp.
+    /// passing the request's stamp: its time and who asked.
     pub async fn write<T: Send + 'static>(
         &self,
-        mut work: impl FnMut(&mut DbConn, DateTime<Utc>) -> StoreResult<T> + Send + 'static,
+        actor: &Actor,
+        mut work: impl FnMut(&mut DbConn, &Stamp) -> StoreResult<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let pool = self.pool.clone();
-        let now = fieldopt_store::now();
+        let stamp = Stamp::now(actor.clone());
         web::block(move || {
             let mut conn = pool.get()?;
-            write_transaction(&mut conn, |conn| work(conn, now))
+            write_transaction(&mut conn, |conn| work(conn, &stamp))
         })
         .await?
         .map_err(ApiError::from)

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use fieldopt_domain::access::Operation;
 use fieldopt_domain::{
     Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician, TechnicianId,
     TimeWindow, parse_unique,
@@ -12,6 +13,7 @@ use fieldopt_store::technicians::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, nullable, optional, page, parse_date};
 use crate::state::{AppState, today};
@@ -267,9 +269,12 @@ impl WorkloadDateQuery {
 #[get("/technicians")]
 pub async fn list_technicians(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<TechnicianListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(Operation::ListTechnicians)?;
     let filter = TechnicianFilter {
+        only: scope.only_technician(),
         status: optional(&query.status, |v| field("status", v.parse()))?,
         skill: optional(&query.skill, |v| field("skill", Skill::parse(v)))?,
         area: optional(&query.area, |v| field("area", Area::parse(v)))?,
@@ -298,10 +303,12 @@ pub async fn list_technicians(
 #[get("/technicians/{id}")]
 pub async fn get_technician(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     query: web::Query<WorkloadDateQuery>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
+    caller.scope(Operation::GetTechnician)?.check_technician(id)?;
     let date = query.date()?;
     let found = state
         .read(move |conn| technicians::find_with_load(conn, id, date))
@@ -321,13 +328,15 @@ pub async fn get_technician(
 #[post("/technicians")]
 pub async fn create_technician(
     state: web::Data<AppState>,
+    caller: Caller,
     body: JsonBody<CreateTechnician>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.scope(Operation::CreateTechnician)?;
     let new = body.0.into_new()?;
     let date = today();
     let created = state
-        .write(move |conn, now| {
-            let technician = technicians::create(conn, &new, now)?;
+        .write(caller.actor(), move |conn, stamp| {
+            let technician = technicians::create(conn, &new, stamp.at)?;
             Ok(TechnicianWithLoad {
                 current_workload: fieldopt_store::workload::active_jobs_on(
                     conn,
@@ -373,13 +382,17 @@ async fn respond_with(
 #[patch("/technicians/{id}")]
 pub async fn update_technician(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: JsonBody<UpdateTechnician>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
+    caller.scope(Operation::UpdateTechnician)?.check_technician(id)?;
     let changes = body.0.into_changes()?;
     let updated = state
-        .write(move |conn, now| technicians::update(conn, id, &changes, now))
+        .write(caller.actor(), move |conn, stamp| {
+            technicians::update(conn, id, &changes, stamp.at)
+        })
         .await?;
     respond_with(&state, id, updated).await
 }
@@ -398,13 +411,17 @@ pub async fn update_technician(
 #[patch("/technicians/{id}/status")]
 pub async fn update_technician_status(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: JsonBody<UpdateTechnicianStatus>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
+    caller.scope(Operation::UpdateTechnicianStatus)?.check_technician(id)?;
     let status = body.0.status.into();
     let updated = state
-        .write(move |conn, now| technicians::set_status(conn, id, status, now))
+        .write(caller.actor(), move |conn, stamp| {
+            technicians::set_status(conn, id, status, stamp.at)
+        })
         .await?;
     respond_with(&state, id, updated).await
 }
@@ -423,13 +440,17 @@ pub async fn update_technician_status(
 #[patch("/technicians/{id}/location")]
 pub async fn update_technician_location(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
     body: JsonBody<UpdateTechnicianLocation>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
+    caller.scope(Operation::UpdateTechnicianLocation)?.check_technician(id)?;
     let position = field("latitude", GeoPoint::new(body.0.latitude, body.0.longitude))?;
     let updated = state
-        .write(move |conn, now| technicians::set_location(conn, id, position, now))
+        .write(caller.actor(), move |conn, stamp| {
+            technicians::set_location(conn, id, position, stamp.at)
+        })
         .await?;
     respond_with(&state, id, updated).await
 }
@@ -447,11 +468,15 @@ pub async fn update_technician_location(
 #[delete("/technicians/{id}")]
 pub async fn delete_technician(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TechnicianId(id.into_inner());
+    caller.scope(Operation::DeleteTechnician)?;
     state
-        .write(move |conn, now| technicians::delete(conn, id, now))
+        .write(caller.actor(), move |conn, stamp| {
+            technicians::delete(conn, id, stamp.at)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,9 +2,15 @@
 //! variable, and the flag wins.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fieldopt_http::auth::{AuthSettings, JwksSource};
+use fieldopt_http::rate_limit::RateLimitSettings;
+use fieldopt_http::SecuritySettings;
+use ipnet::IpNet;
+use secrecy::SecretString;
 
 /// Field-service dispatch API.
 #[derive(Debug, Parser)]
@@ -29,6 +35,22 @@ pub enum Command {
     Seed,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Print a bearer token signed with the configured secret
+    /// (`FIELDOPT_AUTH_SECRET`).
+    Token {
+        /// `admin`, `dispatcher` or `technician`.
+        #[arg(long)]
+        role: String,
+        /// The subject: who the token speaks for (recorded as the actor).
+        #[arg(long)]
+        sub: String,
+        /// The technician a `technician` token belongs to.
+        #[arg(long)]
+        tech_id: Option<i64>,
+        /// Lifetime in seconds.
+        #[arg(long, visible_alias = "ttl-secs", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+        ttl: u64,
+    },
     /// Solve a Solomon-format VRPTW instance with the day-planning engine
     /// and print the result as JSON.
     Solve {
@@ -91,6 +113,84 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "FIELDOPT_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// HS256 secret for bearer tokens (at least 32 bytes); turns
+    /// authentication on.
+    #[arg(long, env = "FIELDOPT_AUTH_SECRET", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub auth_secret: Option<SecretString>,
+    /// The secret before the last rotation, accepted for verification only.
+    #[arg(long, env = "FIELDOPT_AUTH_SECRET_PREVIOUS", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub auth_secret_previous: Option<SecretString>,
+    /// An identity provider's keys: a JWKS file or `https://` URL; turns
+    /// authentication on.
+    #[arg(long, env = "FIELDOPT_AUTH_JWKS", global = true, value_parser = JwksSource::parse)]
+    pub auth_jwks: Option<JwksSource>,
+    /// Required `iss` of tokens.
+    #[arg(long, env = "FIELDOPT_AUTH_ISSUER", global = true)]
+    pub auth_issuer: Option<String>,
+    /// Required `aud` of tokens.
+    #[arg(long, env = "FIELDOPT_AUTH_AUDIENCE", global = true)]
+    pub auth_audience: Option<String>,
+    /// Claim holding the role; a dotted path reaches into objects.
+    #[arg(long, env = "FIELDOPT_AUTH_ROLE_CLAIM", default_value = "role", global = true)]
+    pub auth_role_claim: String,
+    /// Claim holding a technician's id.
+    #[arg(long, env = "FIELDOPT_AUTH_TECH_CLAIM", default_value = "tech_id", global = true)]
+    pub auth_tech_claim: String,
+    /// Least time between two reads of the JWKS when tokens name unknown
+    /// keys. Not a flag: one minute in production; tests shorten it.
+    #[arg(skip = std::time::Duration::from_secs(60))]
+    pub auth_jwks_min_refresh: std::time::Duration,
+    /// Proxies (comma-separated CIDRs or addresses) whose
+    /// `X-Forwarded-For` is believed.
+    #[arg(long, env = "FIELDOPT_TRUSTED_PROXIES", global = true, value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests per second per client; 0 turns rate limiting off.
+    #[arg(long, env = "FIELDOPT_RATE_LIMIT_RPS", default_value_t = 100, global = true)]
+    pub rate_limit_rps: u32,
+    /// Most requests a client can make at once (default: 2 × rps).
+    #[arg(long, env = "FIELDOPT_RATE_LIMIT_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: Option<u32>,
+    /// Most clients the rate limiter tracks; new ones share one bucket
+    /// beyond it.
+    #[arg(long, env = "FIELDOPT_RATE_LIMIT_MAX_CLIENTS", default_value_t = 100_000, global = true, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate_limit_max_clients: u64,
+    /// Browser origins allowed by CORS, comma-separated
+    /// (`https://board.example.com`); none: no CORS headers.
+    #[arg(long, env = "FIELDOPT_CORS_ORIGINS", global = true, value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+}
+
+const TWO: NonZeroU32 = NonZeroU32::new(2).expect("two is not zero");
+
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text.to_string()))
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR or an IP address"))
+}
+
+/// An origin exactly as browsers send it: `scheme://host[:port]`.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let valid = text
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', ' ', '*'])
+        });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin (expected scheme://host[:port], e.g. https://board.example.com)"
+        ))
+    }
 }
 
 impl Settings {
@@ -103,6 +203,47 @@ impl Settings {
             speed_kmh: 40.0,
             log_format: LogFormat::Pretty,
             workers: Some(2),
+            auth_secret: None,
+            auth_secret_previous: None,
+            auth_jwks: None,
+            auth_issuer: None,
+            auth_audience: None,
+            auth_role_claim: "role".to_string(),
+            auth_tech_claim: "tech_id".to_string(),
+            auth_jwks_min_refresh: std::time::Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
+            rate_limit_rps: 0,
+            rate_limit_burst: None,
+            rate_limit_max_clients: 100_000,
+            cors_origins: Vec::new(),
+        }
+    }
+
+    /// Authentication, rate limits, proxies and CORS, as the HTTP layer
+    /// takes them.
+    pub fn security(&self) -> SecuritySettings {
+        let rate_limit = NonZeroU32::new(self.rate_limit_rps).map(|rps| RateLimitSettings {
+            rps,
+            burst: self
+                .rate_limit_burst
+                .and_then(NonZeroU32::new)
+                .unwrap_or(rps.saturating_mul(TWO)),
+            max_clients: usize::try_from(self.rate_limit_max_clients).unwrap_or(usize::MAX),
+        });
+        SecuritySettings {
+            auth: AuthSettings {
+                secret: self.auth_secret.clone(),
+                previous_secret: self.auth_secret_previous.clone(),
+                jwks: self.auth_jwks.clone(),
+                issuer: self.auth_issuer.clone(),
+                audience: self.auth_audience.clone(),
+                role_claim: self.auth_role_claim.clone(),
+                tech_claim: self.auth_tech_claim.clone(),
+                jwks_min_refresh: self.auth_jwks_min_refresh,
+            },
+            rate_limit,
+            trusted_proxies: self.trusted_proxies.clone(),
+            cors_origins: self.cors_origins.clone(),
         }
     }
 

@@ -9,3 +9,4 @@ pub mod seed;
 pub mod solve;
 pub mod startup;
 pub mod telemetry;
+pub mod token;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fieldopt_server::config::{Cli, Command};
 use fieldopt_server::startup::{self, Application};
-use fieldopt_server::{seed, solve, telemetry};
+use fieldopt_server::{seed, solve, telemetry, token};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,7 +21,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(async move {
-            Application::build(settings)?.run_until_stopped().await?;
+            Application::build(settings).await?.run_until_stopped().await?;
             tracing::info!("stopped");
             Ok(())
         }),
@@ -54,6 +54,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             )?;
             println!("{result}");
+            Ok(())
+        }
+        Command::Token {
+            role,
+            sub,
+            tech_id,
+            ttl,
+        } => {
+            let request = token::TokenRequest {
+                role,
+                sub,
+                tech_id,
+                ttl_secs: ttl,
+            };
+            println!("{}", token::mint(settings.auth_secret.as_ref(), &request)?);
             Ok(())
         }
         Command::Openapi => {

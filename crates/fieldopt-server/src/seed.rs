@@ -6,13 +6,14 @@
 use anyhow::{Context, bail};
 use chrono::{Days, NaiveDate};
 use fieldopt_domain::{
+    Actor,
     Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName, Phone,
     Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
 };
 use fieldopt_engine::random::SplitMix64;
 use fieldopt_store::jobs::{self, NewJob};
 use fieldopt_store::technicians::{self, NewTechnician};
-use fieldopt_store::{DbPool, write_transaction};
+use fieldopt_store::{DbPool, Stamp, write_transaction};
 
 /// Technicians in the demo set.
 pub const TECHNICIANS: usize = 40;
@@ -236,7 +237,8 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
             )
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let now = fieldopt_store::now();
+    let stamp = Stamp::now(Actor::system());
+    let now = stamp.at;
     let existing = write_transaction(&mut conn, |conn| {
         let existing = technicians::count_live(conn)? + jobs::count(conn)?;
         if existing > 0 {
@@ -246,7 +248,7 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
             technicians::create(conn, tech, now)?;
         }
         for job in &jobs {
-            jobs::create(conn, job, now)?;
+            jobs::create(conn, job, &stamp)?;
         }
         Ok(0)
     })?;

@@ -5,7 +5,8 @@ use std::net::TcpListener;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context, bail};
-use fieldopt_http::{ApiSettings, AppState};
+use fieldopt_http::auth::JwksSource;
+use fieldopt_http::{ApiSettings, AppState, Security};
 use fieldopt_store::{DatabaseTarget, DbPool, PoolOptions, build_pool, run_migrations};
 use tracing_actix_web::TracingLogger;
 
@@ -51,13 +52,31 @@ impl Application {
     /// Connects, migrates, binds (port 0 picks a free port) and prepares the
     /// server. Without authentication (development mode) it only listens on
     /// a loopback address.
-    pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        if !settings.bind.ip().is_loopback() {
-            bail!(
-                "refusing to listen on {}: without authentication fieldopt runs in development \
-                 mode and serves loopback addresses only",
-                settings.bind
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let security = Security::new(settings.security()).map_err(anyhow::Error::msg)?;
+        if !security.authenticates() {
+            if !settings.bind.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {}: without authentication fieldopt runs in development \
+                     mode and serves loopback addresses only (set FIELDOPT_AUTH_SECRET or \
+                     FIELDOPT_AUTH_JWKS to turn authentication on)",
+                    settings.bind
+                );
+            }
+            tracing::warn!(
+                "AUTHENTICATION IS OFF: development mode, every caller is an admin; \
+                 set FIELDOPT_AUTH_SECRET or FIELDOPT_AUTH_JWKS before exposing fieldopt"
             );
+        }
+        if let (Some(authenticator), Some(source)) = (security.authenticator(), &settings.auth_jwks) {
+            match (authenticator.load_keys().await, source) {
+                (Ok(count), _) => tracing::info!(jwks.keys = count, "identity provider keys loaded"),
+                (Err(error), JwksSource::File(_)) => bail!("cannot read FIELDOPT_AUTH_JWKS: {error}"),
+                (Err(error), JwksSource::Url(_)) => tracing::warn!(
+                    %error,
+                    "identity provider keys not loaded yet; they are read again on the first token"
+                ),
+            }
         }
         let pool = connect(&settings)?;
         let ran = migrate(&pool)?;
@@ -70,6 +89,7 @@ impl Application {
             ApiSettings {
                 speed_kmh: settings.speed_kmh,
             },
+            security,
         );
         let mut server = HttpServer::new(move || {
             fieldopt_http::app(state.clone()).wrap(TracingLogger::default())

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Assignment, AssignmentId, DayLoad, Job, JobEventKind, JobId, JobStatus, Technician,
+    Actor, Assignment, AssignmentId, DayLoad, Job, JobEventKind, JobId, JobStatus, Technician,
     TechnicianId, Unfit, can_do,
 };
 
@@ -16,7 +16,7 @@ use crate::events::{self, NewEvent};
 use crate::schema::{assignments, jobs};
 use crate::workload::active_statuses;
 use crate::{
-    DbConn, Entity, Page, Paged, StoreError, StoreResult, jobs as job_store, on_backend,
+    DbConn, Stamp, Entity, Page, Paged, StoreError, StoreResult, jobs as job_store, on_backend,
     technicians, workload,
 };
 
@@ -30,11 +30,14 @@ pub(crate) struct AssignmentRow {
     pub assigned_at: NaiveDateTime,
     pub sequence: Option<i32>,
     pub estimated_arrival: Option<NaiveDateTime>,
+    pub actor: Option<String>,
 }
 
 impl From<AssignmentRow> for Assignment {
     fn from(row: AssignmentRow) -> Self {
         Assignment {
+            // An actor the domain refuses was written by hand; show none.
+            actor: row.actor.and_then(|a| Actor::parse(a).ok()),
             id: AssignmentId(row.id),
             job_id: JobId(row.job_id),
             technician_id: TechnicianId(row.technician_id),
@@ -83,14 +86,14 @@ pub(crate) fn set_work_date(conn: &mut DbConn, id: i64, date: NaiveDate) -> Stor
 pub(crate) fn end_live_assignment(
     conn: &mut DbConn,
     job: JobId,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<()> {
     on_backend!(conn, c => diesel::update(
             assignments::table
                 .filter(assignments::job_id.eq(job.0))
                 .filter(assignments::ended_at.is_null()),
         )
-        .set(assignments::ended_at.eq(to_db_time(now)))
+        .set(assignments::ended_at.eq(to_db_time(stamp.at)))
         .execute(c)?);
     Ok(())
 }
@@ -100,7 +103,7 @@ fn insert(
     job: JobId,
     tech: TechnicianId,
     work_date: NaiveDate,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
     placement: Option<Placement>,
 ) -> StoreResult<Assignment> {
     let row: AssignmentRow = on_backend!(conn, c => diesel::insert_into(assignments::table)
@@ -108,9 +111,10 @@ fn insert(
             assignments::job_id.eq(job.0),
             assignments::technician_id.eq(tech.0),
             assignments::work_date.eq(work_date),
-            assignments::assigned_at.eq(to_db_time(now)),
+            assignments::assigned_at.eq(to_db_time(stamp.at)),
             assignments::sequence.eq(placement.map(|p| int_to_db(p.sequence))),
             assignments::estimated_arrival.eq(placement.map(|p| to_db_time(p.estimated_arrival))),
+            assignments::actor.eq(stamp.actor.as_str()),
         ))
         .returning(AssignmentRow::as_returning())
         .get_result(c)?);
@@ -158,7 +162,7 @@ fn give(
     conn: &mut DbConn,
     job: &Job,
     tech: TechnicianId,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
     placement: Option<Placement>,
 ) -> StoreResult<Assignment> {
     if !job_store::set_assignment_state(
@@ -167,24 +171,24 @@ fn give(
         JobStatus::Pending,
         JobStatus::Assigned,
         Some(tech),
-        now,
+        stamp.at,
     )? {
         return Err(StoreError::conflict("Job is no longer pending"));
     }
-    let work_date = job.work_date(now.date_naive());
+    let work_date = job.work_date(stamp.at.date_naive());
     workload::reserve(conn, tech, work_date)?;
-    insert(conn, job.id, tech, work_date, now, placement)
+    insert(conn, job.id, tech, work_date, stamp, placement)
 }
 
 fn record_assigned(
     conn: &mut DbConn,
     job: JobId,
     tech: TechnicianId,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<()> {
     let mut event = NewEvent::new(
         job,
-        now,
+        stamp,
         JobEventKind::Assigned,
         Some(JobStatus::Pending),
         JobStatus::Assigned,
@@ -200,17 +204,17 @@ pub fn assign(
     job_id: JobId,
     tech_id: TechnicianId,
     force: bool,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Assignment> {
     technicians::lock(conn, tech_id)?;
     let tech = technicians::find(conn, tech_id)?;
     let job = job_store::find(conn, job_id)?;
     require_pending(&job)?;
-    let load = workload::day_load(conn, tech_id, job.work_date(now.date_naive()), Some(job_id))?;
+    let load = workload::day_load(conn, tech_id, job.work_date(stamp.at.date_naive()), Some(job_id))?;
     check_soft_rules(&job, &tech, load, force)?;
-    let assignment = give(conn, &job, tech_id, now, None)?;
-    record_assigned(conn, job_id, tech_id, now)?;
-    technicians::refresh_automatic_status(conn, tech_id, now)?;
+    let assignment = give(conn, &job, tech_id, stamp, None)?;
+    record_assigned(conn, job_id, tech_id, stamp)?;
+    technicians::refresh_automatic_status(conn, tech_id, stamp.at)?;
     Ok(assignment)
 }
 
@@ -220,14 +224,14 @@ pub fn batch_assign(
     job_ids: &[JobId],
     tech_id: TechnicianId,
     force: bool,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Vec<Assignment>> {
     assign_placed(
         conn,
         tech_id,
         job_ids.iter().map(|&id| (id, None)).collect(),
         force,
-        now,
+        stamp,
     )
 }
 
@@ -238,14 +242,14 @@ pub fn assign_placed(
     tech_id: TechnicianId,
     mut jobs_in_order: Vec<(JobId, Option<Placement>)>,
     force: bool,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Vec<Assignment>> {
     technicians::lock(conn, tech_id)?;
     let tech = technicians::find(conn, tech_id)?;
     jobs_in_order.sort_by_key(|(id, _)| *id);
     let ids: Vec<JobId> = jobs_in_order.iter().map(|(id, _)| *id).collect();
     let found = job_store::find_many(conn, &ids)?;
-    let today = now.date_naive();
+    let today = stamp.at.date_naive();
     let mut loads = std::collections::HashMap::<NaiveDate, DayLoad>::new();
     let mut created = Vec::with_capacity(ids.len());
     for (job_id, placement) in jobs_in_order {
@@ -260,8 +264,8 @@ pub fn assign_placed(
             None => workload::day_load(conn, tech_id, date, None)?,
         };
         check_soft_rules(job, &tech, load, force).map_err(|e| in_batch(job_id, e))?;
-        created.push(give(conn, job, tech_id, now, placement).map_err(|e| in_batch(job_id, e))?);
-        record_assigned(conn, job_id, tech_id, now)?;
+        created.push(give(conn, job, tech_id, stamp, placement).map_err(|e| in_batch(job_id, e))?);
+        record_assigned(conn, job_id, tech_id, stamp)?;
         loads.insert(
             date,
             DayLoad {
@@ -270,12 +274,12 @@ pub fn assign_placed(
             },
         );
     }
-    technicians::refresh_automatic_status(conn, tech_id, now)?;
+    technicians::refresh_automatic_status(conn, tech_id, stamp.at)?;
     Ok(created)
 }
 
 /// Takes an assigned job back from its (locked) technician.
-fn take_back(conn: &mut DbConn, job: &Job, now: DateTime<Utc>) -> StoreResult<TechnicianId> {
+fn take_back(conn: &mut DbConn, job: &Job, stamp: &Stamp) -> StoreResult<TechnicianId> {
     let live = live_row(conn, job.id)?
         .ok_or_else(|| StoreError::Corrupt(format!("assigned job {} has no assignment", job.id)))?;
     let tech = TechnicianId(live.technician_id);
@@ -285,14 +289,14 @@ fn take_back(conn: &mut DbConn, job: &Job, now: DateTime<Utc>) -> StoreResult<Te
         JobStatus::Assigned,
         JobStatus::Pending,
         None,
-        now,
+        stamp.at,
     )? {
         return Err(StoreError::conflict(
             "Job was changed by another request; retry",
         ));
     }
     workload::release(conn, tech, live.work_date)?;
-    end_live_assignment(conn, job.id, now)?;
+    end_live_assignment(conn, job.id, stamp)?;
     Ok(tech)
 }
 
@@ -308,8 +312,8 @@ fn require_assigned(job: &Job) -> StoreResult<()> {
 }
 
 /// Unassigns an assigned job: it becomes pending again.
-pub fn unassign(conn: &mut DbConn, job_id: JobId, now: DateTime<Utc>) -> StoreResult<()> {
-    batch_unassign(conn, &[job_id], now)
+pub fn unassign(conn: &mut DbConn, job_id: JobId, stamp: &Stamp) -> StoreResult<()> {
+    batch_unassign(conn, &[job_id], stamp)
         .map(drop)
         .map_err(|error| match error {
             StoreError::Conflict(message) => {
@@ -330,7 +334,7 @@ pub fn unassign(conn: &mut DbConn, job_id: JobId, now: DateTime<Utc>) -> StoreRe
 pub fn batch_unassign(
     conn: &mut DbConn,
     job_ids: &[JobId],
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Vec<JobId>> {
     let mut ids = job_ids.to_vec();
     ids.sort();
@@ -361,10 +365,10 @@ pub fn batch_unassign(
                 StoreError::conflict("Job was reassigned concurrently; retry"),
             ));
         }
-        touched.push(take_back(conn, job, now)?);
+        touched.push(take_back(conn, job, stamp)?);
         let mut event = NewEvent::new(
             job.id,
-            now,
+            stamp,
             JobEventKind::Unassigned,
             Some(JobStatus::Assigned),
             JobStatus::Pending,
@@ -375,7 +379,7 @@ pub fn batch_unassign(
     touched.sort();
     touched.dedup();
     for tech in touched {
-        technicians::refresh_automatic_status(conn, tech, now)?;
+        technicians::refresh_automatic_status(conn, tech, stamp.at)?;
     }
     Ok(ids)
 }
@@ -387,7 +391,7 @@ pub fn reassign(
     job_id: JobId,
     new_tech: TechnicianId,
     force: bool,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Assignment> {
     let job = job_store::find(conn, job_id)?;
     require_reassignable(&job, new_tech)?;
@@ -412,16 +416,16 @@ pub fn reassign(
     let load = workload::day_load(
         conn,
         new_tech,
-        job.work_date(now.date_naive()),
+        job.work_date(stamp.at.date_naive()),
         Some(job_id),
     )?;
     check_soft_rules(&job, &tech, load, force)?;
-    take_back(conn, &job, now)?;
+    take_back(conn, &job, stamp)?;
     let pending = job_store::find(conn, job_id)?;
-    let assignment = give(conn, &pending, new_tech, now, None)?;
+    let assignment = give(conn, &pending, new_tech, stamp, None)?;
     let mut event = NewEvent::new(
         job_id,
-        now,
+        stamp,
         JobEventKind::Reassigned,
         Some(JobStatus::Assigned),
         JobStatus::Assigned,
@@ -429,8 +433,8 @@ pub fn reassign(
     event.technician_id = Some(new_tech);
     event.previous_technician_id = Some(old_tech);
     events::record(conn, event)?;
-    technicians::refresh_automatic_status(conn, old_tech, now)?;
-    technicians::refresh_automatic_status(conn, new_tech, now)?;
+    technicians::refresh_automatic_status(conn, old_tech, stamp.at)?;
+    technicians::refresh_automatic_status(conn, new_tech, stamp.at)?;
     Ok(assignment)
 }
 
@@ -548,7 +552,7 @@ pub struct PlannedDay {
 pub fn apply_plan(
     conn: &mut DbConn,
     days: &[PlannedDay],
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<usize> {
     let mut days: Vec<&PlannedDay> = days.iter().collect();
     days.sort_by_key(|day| day.technician);
@@ -559,7 +563,7 @@ pub fn apply_plan(
             .iter()
             .map(|(job, place)| (*job, Some(*place)))
             .collect();
-        created += assign_placed(conn, day.technician, new_jobs, true, now)?.len();
+        created += assign_placed(conn, day.technician, new_jobs, true, stamp)?.len();
         for (job, place) in &day.kept_jobs {
             set_placement(conn, *job, day.technician, *place)?;
         }

@@ -1,7 +1,7 @@
 //! Conversions between database columns and domain values.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
-use fieldopt_domain::{ClockTime, DomainError, GeoPoint, TimeWindow};
+use fieldopt_domain::{Actor, ClockTime, DomainError, GeoPoint, TimeWindow};
 
 use crate::StoreResult;
 
@@ -9,6 +9,24 @@ use crate::StoreResult;
 /// equals what both backends store.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// When and by whom a change is made. Every command that writes history
+/// (job events, assignments) takes one, so the audit trail is never
+/// optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The request's time, truncated like [`now`].
+    pub at: DateTime<Utc>,
+    /// Who asked for the change.
+    pub actor: Actor,
+}
+
+impl Stamp {
+    /// A change made now by `actor`.
+    pub fn now(actor: Actor) -> Self {
+        Self { at: now(), actor }
+    }
 }
 
 pub(crate) fn to_db_time(time: DateTime<Utc>) -> NaiveDateTime {

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use fieldopt_domain::{JobEvent, JobEventKind, JobId, JobStatus, Reason, TechnicianId};
+use fieldopt_domain::{Actor, JobEvent, JobEventKind, JobId, JobStatus, Reason, TechnicianId};
 
-use crate::convert::{from_db_time, parse_opt, to_db_time};
+use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::job_events;
 use crate::{DbConn, StoreResult, on_backend};
 
@@ -19,25 +19,27 @@ pub(crate) struct NewEvent {
     pub technician_id: Option<TechnicianId>,
     pub previous_technician_id: Option<TechnicianId>,
     pub reason: Option<Reason>,
+    pub actor: Actor,
 }
 
 impl NewEvent {
     pub(crate) fn new(
         job_id: JobId,
-        at: DateTime<Utc>,
+        stamp: &Stamp,
         kind: JobEventKind,
         old_status: Option<JobStatus>,
         new_status: JobStatus,
     ) -> Self {
         Self {
             job_id,
-            at,
+            at: stamp.at,
             kind,
             old_status,
             new_status,
             technician_id: None,
             previous_technician_id: None,
             reason: None,
+            actor: stamp.actor.clone(),
         }
     }
 }
@@ -53,6 +55,7 @@ pub(crate) fn record(conn: &mut DbConn, event: NewEvent) -> StoreResult<()> {
             job_events::technician_id.eq(event.technician_id.map(|t| t.0)),
             job_events::previous_technician_id.eq(event.previous_technician_id.map(|t| t.0)),
             job_events::reason.eq(event.reason.as_ref().map(Reason::as_str)),
+            job_events::actor.eq(event.actor.as_str()),
         ))
         .execute(c)?);
     Ok(())
@@ -67,6 +70,7 @@ type EventRow = (
     String,
     Option<i64>,
     Option<i64>,
+    Option<String>,
     Option<String>,
 );
 
@@ -85,10 +89,11 @@ pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
             job_events::technician_id,
             job_events::previous_technician_id,
             job_events::reason,
+            job_events::actor,
         ))
         .load(c)?);
     rows.into_iter()
-        .map(|(id, job_id, at, kind, old, new, tech, previous, reason)| {
+        .map(|(id, job_id, at, kind, old, new, tech, previous, reason, actor)| {
             Ok(JobEvent {
                 id,
                 job_id: JobId(job_id),
@@ -99,6 +104,7 @@ pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
                 technician_id: tech.map(TechnicianId),
                 previous_technician_id: previous.map(TechnicianId),
                 reason: parse_opt(reason, Reason::parse)?,
+                actor: parse_opt(actor, Actor::parse)?,
             })
         })
         .collect()

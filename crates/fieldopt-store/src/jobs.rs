@@ -17,7 +17,7 @@ use crate::convert::{
 use crate::events::{self, NewEvent};
 use crate::schema::{job_skills, jobs};
 use crate::{
-    DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, technicians, workload,
+    DbConn, Entity, Stamp, Page, Paged, StoreError, StoreResult, on_backend, technicians, workload,
 };
 
 #[derive(Debug, Queryable, Selectable)]
@@ -300,10 +300,10 @@ fn replace_skills(conn: &mut DbConn, id: JobId, skills: &[Skill]) -> StoreResult
 }
 
 /// Creates a pending job and records its creation.
-pub fn create(conn: &mut DbConn, new: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> {
+pub fn create(conn: &mut DbConn, new: &NewJob, stamp: &Stamp) -> StoreResult<Job> {
     let (slot_start, slot_end) = new.time_slot.map(window_to_db).unzip();
     let (latitude, longitude) = point_to_db(new.location);
-    let at = to_db_time(now);
+    let at = to_db_time(stamp.at);
     let id: i64 = on_backend!(conn, c => diesel::insert_into(jobs::table)
         .values((
             jobs::job_type.eq(new.job_type.as_str()),
@@ -328,14 +328,15 @@ pub fn create(conn: &mut DbConn, new: &NewJob, now: DateTime<Utc>) -> StoreResul
     replace_skills(conn, id, &new.skills_required)?;
     events::record(
         conn,
-        NewEvent::new(id, now, JobEventKind::Created, None, JobStatus::Pending),
+        NewEvent::new(id, stamp, JobEventKind::Created, None, JobStatus::Pending),
     )?;
     find(conn, id)
 }
 
 /// Reads a job and, when it is active, locks its technician first and reads
-/// it again, so the caller works on a state no one else is changing.
-pub(crate) fn find_locked(conn: &mut DbConn, id: JobId) -> StoreResult<Job> {
+/// it again, so the caller works on a state no one else is changing: its
+/// holder cannot change until the transaction ends.
+pub fn find_locked(conn: &mut DbConn, id: JobId) -> StoreResult<Job> {
     let mut job = find(conn, id)?;
     for _ in 0..3 {
         let Some(tech) = job.assigned_technician.filter(|_| job.status.is_active()) else {
@@ -363,7 +364,7 @@ pub fn update(
     conn: &mut DbConn,
     id: JobId,
     changes: &JobChanges,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Job> {
     let current = find_locked(conn, id)?;
     if let Some(status) = changes.status
@@ -405,14 +406,14 @@ pub fn update(
             jobs::longitude.eq(longitude),
             jobs::area.eq(area.as_ref().map(Area::as_str)),
             jobs::notes.eq(notes.as_ref().map(Notes::as_str)),
-            jobs::updated_at.eq(to_db_time(now)),
+            jobs::updated_at.eq(to_db_time(stamp.at)),
         ))
         .execute(c)?);
     if let Some(skills) = &changes.skills_required {
         replace_skills(conn, id, skills)?;
     }
     match changes.status.and_then(JobStatus::action_to_reach) {
-        Some(action) => transition_locked(conn, id, action, None, now),
+        Some(action) => transition_locked(conn, id, action, None, stamp),
         None => find(conn, id),
     }
 }
@@ -437,10 +438,10 @@ pub fn transition(
     id: JobId,
     action: JobAction,
     reason: Option<Reason>,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Job> {
     find_locked(conn, id)?;
-    transition_locked(conn, id, action, reason, now)
+    transition_locked(conn, id, action, reason, stamp)
 }
 
 fn transition_locked(
@@ -448,14 +449,14 @@ fn transition_locked(
     id: JobId,
     action: JobAction,
     reason: Option<Reason>,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Job> {
     let job = find(conn, id)?;
     let next = job
         .status
         .apply(action)
         .map_err(|e| StoreError::conflict(capitalise(&e.to_string())))?;
-    let at = to_db_time(now);
+    let at = to_db_time(stamp.at);
     let started_at = if action == JobAction::Start {
         Some(at)
     } else {
@@ -490,11 +491,11 @@ fn transition_locked(
         let tech = TechnicianId(live.technician_id);
         workload::release(conn, tech, live.work_date)?;
         if next == JobStatus::Cancelled {
-            end_live_assignment(conn, id, now)?;
+            end_live_assignment(conn, id, stamp)?;
         }
-        technicians::refresh_automatic_status(conn, tech, now)?;
+        technicians::refresh_automatic_status(conn, tech, stamp.at)?;
     }
-    let mut event = NewEvent::new(id, now, JobEventKind::StatusChanged, Some(job.status), next);
+    let mut event = NewEvent::new(id, stamp, JobEventKind::StatusChanged, Some(job.status), next);
     event.technician_id = job.assigned_technician.filter(|_| job.status.is_active());
     event.reason = reason;
     events::record(conn, event)?;

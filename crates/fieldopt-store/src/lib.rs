@@ -27,6 +27,6 @@ pub use connection::{
     ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
     build_pool, ping, read_transaction, revert_all_migrations, run_migrations, write_transaction,
 };
-pub use convert::now;
+pub use convert::{Stamp, now};
 pub use error::{Entity, StoreError, StoreResult};
 pub use paging::{Page, Paged};

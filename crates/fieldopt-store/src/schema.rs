@@ -78,6 +78,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         sequence -> Nullable<Integer>,
         estimated_arrival -> Nullable<Timestamp>,
+        actor -> Nullable<Text>,
     }
 }
 
@@ -100,6 +101,7 @@ diesel::table! {
         technician_id -> Nullable<BigInt>,
         previous_technician_id -> Nullable<BigInt>,
         reason -> Nullable<Text>,
+        actor -> Nullable<Text>,
     }
 }
 

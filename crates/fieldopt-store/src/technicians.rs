@@ -125,6 +125,8 @@ pub struct TechnicianChanges {
 /// Filters of the technician list.
 #[derive(Debug, Clone, Default)]
 pub struct TechnicianFilter {
+    /// Only this technician (a technician listing itself).
+    pub only: Option<TechnicianId>,
     /// Only this status.
     pub status: Option<TechnicianStatus>,
     /// Only technicians with this skill.
@@ -214,6 +216,9 @@ pub fn list(
             let mut query = technicians::table
                 .filter(technicians::deleted_at.is_null())
                 .into_boxed();
+            if let Some(only) = filter.only {
+                query = query.filter(technicians::id.eq(only.0));
+            }
             if let Some(status) = filter.status {
                 query = query.filter(technicians::status.eq(status.as_str()));
             }

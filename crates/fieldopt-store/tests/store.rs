@@ -3,13 +3,14 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use fieldopt_domain::{
+    Actor,
     Address, Capacity, CustomerName, DurationMinutes, JobAction, JobType, PersonName, Priority,
     Skill, Technician, TechnicianStatus,
 };
 use fieldopt_store::jobs::{self, NewJob};
 use fieldopt_store::technicians::{self, NewTechnician};
 use fieldopt_store::{
-    DatabaseTarget, DbPool, PoolOptions, StoreError, assignments, build_pool,
+    DatabaseTarget, DbPool, PoolOptions, Stamp, StoreError, assignments, build_pool,
     revert_all_migrations, run_migrations, workload, write_transaction,
 };
 
@@ -119,10 +120,11 @@ fn day() -> NaiveDate {
 
 fn migrations_go_up_down_and_up_again(db: TestDb) {
     let mut conn = db.pool.get().unwrap();
-    assert_eq!(run_migrations(&mut conn).unwrap(), 1);
+    let all = 2;
+    assert_eq!(run_migrations(&mut conn).unwrap(), all);
     assert_eq!(run_migrations(&mut conn).unwrap(), 0, "idempotent");
-    assert_eq!(revert_all_migrations(&mut conn).unwrap(), 1);
-    assert_eq!(run_migrations(&mut conn).unwrap(), 1);
+    assert_eq!(revert_all_migrations(&mut conn).unwrap(), all);
+    assert_eq!(run_migrations(&mut conn).unwrap(), all);
     let now = fieldopt_store::now();
     technicians::create(&mut conn, &new_technician(2), now).unwrap();
 }
@@ -142,8 +144,9 @@ fn technicians_round_trip_with_microsecond_timestamps(db: TestDb) {
 fn capacity_is_a_hard_rule_and_counters_follow_the_jobs(db: TestDb) {
     let mut conn = db.pool.get().unwrap();
     run_migrations(&mut conn).unwrap();
-    let now = fieldopt_store::now();
-    let tech = technicians::create(&mut conn, &new_technician(2), now).unwrap();
+    let stamp = Stamp::now(Actor::parse("carol@dispatch").unwrap());
+    let now = &stamp;
+    let tech = technicians::create(&mut conn, &new_technician(2), stamp.at).unwrap();
     let jobs: Vec<_> = (0..3)
         .map(|_| jobs::create(&mut conn, &new_job(day()), now).unwrap())
         .collect();
@@ -160,6 +163,11 @@ fn capacity_is_a_hard_rule_and_counters_follow_the_jobs(db: TestDb) {
         matches!(third, Err(StoreError::Conflict(ref m)) if m == workload::CAPACITY_FULL),
         "{third:?}"
     );
+    // The audit trail: who assigned, on the assignment and in the history.
+    let assignment = assignments::for_job(&mut conn, jobs[0].id).unwrap();
+    assert_eq!(assignment.actor, Some(stamp.actor.clone()));
+    let history = fieldopt_store::events::for_job(&mut conn, jobs[0].id).unwrap();
+    assert!(history.iter().all(|e| e.actor == Some(stamp.actor.clone())), "{history:?}");
     assert_eq!(
         workload::active_jobs_on(&mut conn, tech.id, day()).unwrap(),
         2

@@ -142,14 +142,18 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    async fn start(database_url: &str) -> ServerProcess {
+    async fn start(app: &TestApp) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_fieldopt"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fieldopt"));
+        if let Some(secret) = &app.secret {
+            command.env("FIELDOPT_AUTH_SECRET", secret);
+        }
+        let child = command
             .arg("serve")
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", &app.database_url)
             .env("FIELDOPT_BIND", format!("127.0.0.1:{port}"))
             .env("FIELDOPT_WORKERS", "2")
             .env("FIELDOPT_POOL_SIZE", "4")
@@ -198,8 +202,8 @@ impl Drop for ServerProcess {
 }
 
 async fn two_server_processes_share_the_rules(app: TestApp) {
-    let first = ServerProcess::start(&app.database_url).await;
-    let second = ServerProcess::start(&app.database_url).await;
+    let first = ServerProcess::start(&app).await;
+    let second = ServerProcess::start(&app).await;
     let servers = [first.address.as_str(), second.address.as_str()];
     race_twelve_assigns(&app, &servers).await;
     race_for_one_job(&app, &servers).await;

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use fieldopt_server::config::Settings;
+
+use crate::tokens;
 use fieldopt_server::startup::Application;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -62,37 +64,101 @@ pub struct TestApp {
     pub client: Client,
     pub database_url: String,
     pub pool: fieldopt_store::DbPool,
+    /// The HS256 secret the server trusts, when authentication is on.
+    pub secret: Option<String>,
     _database: TestDatabase,
 }
 
+/// The application in development mode (no authentication).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}, None).await
+}
+
+/// The application with `configure`d settings; the client sends
+/// `Authorization: Bearer <token>` on every request when `token` is given.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    token: Option<String>,
+) -> Option<TestApp> {
     let (database, database_url) = TestDatabase::create(backend)?;
-    let app = Application::build(Settings::for_tests(database_url.clone())).expect("build app");
+    let mut settings = Settings::for_tests(database_url.clone());
+    configure(&mut settings);
+    let secret = settings
+        .auth_secret
+        .as_ref()
+        .map(|s| secrecy::ExposeSecret::expose_secret(s).to_string());
+    let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     tokio::spawn(app.run_until_stopped());
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header value"),
+        );
+    }
     Some(TestApp {
         address,
         client: Client::builder()
             .timeout(Duration::from_secs(60))
+            .default_headers(headers)
             .build()
             .expect("client"),
         database_url,
         pool,
+        secret,
         _database: database,
     })
 }
 
-/// Declares each listed `async fn(TestApp)` as a test on both backends.
+/// The application with authentication on (the test secret), its client
+/// holding a dispatcher's token.
+pub async fn spawn_app_as_dispatcher(backend: Backend) -> Option<TestApp> {
+    let token = tokens::hs256(
+        tokens::SECRET,
+        &tokens::claims("dispatcher", "dispatcher@test", None),
+    );
+    spawn_app_with(
+        backend,
+        |settings| settings.auth_secret = Some(tokens::SECRET.to_string().into()),
+        Some(token),
+    )
+    .await
+}
+
+/// Declares each listed `async fn(TestApp)` as a test on both backends, in
+/// development mode and once more with authentication on and a
+/// dispatcher's token.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),+ $(,)?) => {
+        mod sqlite_as_dispatcher {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app_as_dispatcher($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )+
+        }
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await.unwrap();
                     super::$name(app).await;
+                }
+            )+
+        }
+        mod postgres_as_dispatcher {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn_app_as_dispatcher($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
                 }
             )+
         }

@@ -2,6 +2,7 @@
 //! fresh database per test, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod tokens;
 
 mod assignments;
 mod concurrency;

@@ -388,7 +388,10 @@ mod tests {
 
     #[test]
     fn actors_are_bounded_visible_text() {
-        assert_eq!(Actor::parse("alice@example.com").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            Actor::parse("alice@example.com").unwrap().as_str(),
+            "alice@example.com"
+        );
         assert!(Actor::parse("").is_err());
         assert!(Actor::parse("a\nb").is_err());
         assert!(Actor::parse("x".repeat(256)).is_err());

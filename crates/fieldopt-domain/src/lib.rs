@@ -43,7 +43,7 @@ pub use access::Actor;
 pub use can_do::{CanDo, DayLoad, Unfit};
 pub use enums::{JobAction, JobEventKind, JobStatus, JobType, TechnicianStatus};
 pub use error::DomainError;
-pub use model::{Assignment, Job, JobEvent, Technician};
+pub use model::{Assignment, Job, JobEvent, Technician, job_plan_changes, technician_plan_changes};
 pub use values::{
     Address, Area, AssignmentId, Capacity, ClockTime, CustomerName, DurationMinutes, Email,
     GeoPoint, JobId, Notes, PersonName, Phone, Priority, Reason, Skill, TechnicianId, TimeWindow,

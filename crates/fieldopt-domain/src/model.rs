@@ -150,3 +150,49 @@ pub struct JobEvent {
     /// Who made the change (none for entries older than the audit trail).
     pub actor: Option<Actor>,
 }
+
+/// What a plan depends on that changed in a technician between the state
+/// it was computed from and `now` (empty: nothing that matters). A newly
+/// reported position does not count: positions change all day.
+pub fn technician_plan_changes(planned: &Technician, now: &Technician) -> Vec<&'static str> {
+    let off = |t: &Technician| t.status == TechnicianStatus::OffDuty;
+    [
+        ("skills", planned.skills != now.skills),
+        ("areas", planned.areas != now.areas),
+        ("capacity", planned.capacity != now.capacity),
+        ("shift", planned.shift != now.shift),
+        ("home", planned.home != now.home),
+        ("status", off(planned) != off(now)),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
+}
+
+/// What a plan depends on that changed in a job between the state it was
+/// computed from and `now` (empty: nothing that matters).
+pub fn job_plan_changes(planned: &Job, now: &Job) -> Vec<&'static str> {
+    [
+        ("status", planned.status != now.status),
+        (
+            "technician",
+            planned.assigned_technician != now.assigned_technician,
+        ),
+        (
+            "scheduled_date",
+            planned.scheduled_date != now.scheduled_date,
+        ),
+        ("time_slot", planned.time_slot != now.time_slot),
+        ("duration_minutes", planned.duration != now.duration),
+        (
+            "skills_required",
+            planned.skills_required != now.skills_required,
+        ),
+        ("area", planned.area != now.area),
+        ("location", planned.location != now.location),
+        ("priority", planned.priority != now.priority),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
+}

@@ -23,9 +23,9 @@ fn planning(c: &mut Criterion) {
     for name in ["C101", "R201"] {
         let problem = instance(name);
         let options = SolveOptions {
-            time_limit: None,
             max_iterations: Some(50),
             seed: 1,
+            ..SolveOptions::default()
         };
         c.bench_function(&format!("solve {name} 50 iterations"), |b| {
             b.iter(|| solve(black_box(&problem), &options))

@@ -3,13 +3,21 @@
 //!
 //! Times are minutes after midnight on the planned day. Travel is the
 //! great-circle distance at a given average speed, from each technician's
-//! home (else current position). A technician or job without a known
-//! position travels 0 km to and from everything. Routes are open: a day ends
-//! with its last job, which must finish by the end of the shift.
+//! last reported position (else home), computed when needed (memory stays linear
+//! in the size of the day). Routes are open: a day ends with its last job,
+//! which must finish by the end of the shift.
+//!
+//! Unknown positions are never taken as zero travel: a pending job without
+//! coordinates is left out (`NO_LOCATION`); an assigned one stays with its
+//! technician outside the route, its count and minutes reserved (the minutes
+//! at the end of the shift). A technician without a known position starts
+//! its day at its first job.
 
 use fieldopt_domain::{Job, JobId, Technician, TechnicianId};
 
-use crate::vrp::{self as planning, PlanJob, Problem, SolveOptions, UnassignedReason, Vehicle};
+use crate::vrp::{
+    self as planning, ANYWHERE, PlanJob, Problem, SolveOptions, Travel, UnassignedReason, Vehicle,
+};
 
 /// Everything a day plan is made from.
 #[derive(Debug, Clone, Copy)]
@@ -68,15 +76,23 @@ pub struct DayPlan {
 
 const WHOLE_DAY: (f64, f64) = (0.0, 24.0 * 60.0);
 
-fn vehicle(tech: &Technician, start: usize) -> Vehicle {
+/// Work a technician holds that the route cannot include (assigned jobs
+/// without coordinates): their count and minutes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reserved {
+    jobs: usize,
+    minutes: f64,
+}
+
+fn vehicle(tech: &Technician, start: usize, reserved: Reserved) -> Vehicle {
     Vehicle {
         id: tech.id.0,
         start,
         shift_start: f64::from(tech.shift.start().minutes()),
-        shift_end: f64::from(tech.shift.end().minutes()),
+        shift_end: f64::from(tech.shift.end().minutes()) - reserved.minutes,
         skills: tech.skills.iter().map(ToString::to_string).collect(),
         areas: tech.areas.iter().map(ToString::to_string).collect(),
-        max_jobs: tech.capacity.get() as usize,
+        max_jobs: (tech.capacity.get() as usize).saturating_sub(reserved.jobs),
         load_capacity: i64::MAX,
     }
 }
@@ -106,67 +122,86 @@ fn plan_job(job: &Job, location: usize, pinned_to: Option<usize>) -> PlanJob {
     }
 }
 
-/// Builds the routing problem of a day. Locations are the technicians'
-/// starts, then the jobs (pinned first), in input order.
-pub fn build_problem(input: &DayInput<'_>) -> Problem {
-    let jobs: Vec<(&Job, Option<TechnicianId>)> = input
-        .pinned
-        .iter()
-        .map(|(job, tech)| (job, Some(*tech)))
-        .chain(input.pending.iter().map(|job| (job, None)))
-        .collect();
-    let positions: Vec<Option<(f64, f64)>> = input
+/// The routing problem of a day, and what could not go into it.
+#[derive(Debug, Clone)]
+pub struct DayProblem {
+    /// The problem: locations are the technicians' known starts, then the
+    /// located jobs (pinned first), in input order.
+    pub problem: Problem,
+    /// Pending jobs left out before solving, with why.
+    pub left_out: Vec<(JobId, UnassignedReason)>,
+}
+
+fn point(location: Option<fieldopt_domain::GeoPoint>) -> Option<(f64, f64)> {
+    location.map(|p| (p.latitude(), p.longitude()))
+}
+
+/// Builds the routing problem of a day.
+pub fn build_problem(input: &DayInput<'_>) -> DayProblem {
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut locate = |position: Option<(f64, f64)>| {
+        position.map(|p| {
+            points.push(p);
+            points.len() - 1
+        })
+    };
+    let starts: Vec<usize> = input
         .technicians
         .iter()
-        .map(|t| t.origin().map(|p| (p.latitude(), p.longitude())))
-        .chain(
-            jobs.iter()
-                .map(|(j, _)| j.location.map(|p| (p.latitude(), p.longitude()))),
-        )
+        .map(|t| locate(point(t.origin())).unwrap_or(ANYWHERE))
         .collect();
-    let known: Vec<(f64, f64)> = positions.iter().map(|p| p.unwrap_or((0.0, 0.0))).collect();
-    let (mut distance, mut travel_time) = Problem::great_circle_matrices(&known, input.speed_kmh);
-    let n = positions.len();
-    for (i, position) in positions.iter().enumerate() {
-        if position.is_none() {
-            for j in 0..n {
-                distance[i * n + j] = 0.0;
-                distance[j * n + i] = 0.0;
-                travel_time[i * n + j] = 0.0;
-                travel_time[j * n + i] = 0.0;
+    let mut reserved = vec![Reserved::default(); input.technicians.len()];
+    let mut jobs: Vec<(&Job, usize, Option<usize>)> = Vec::new();
+    for (job, tech) in input.pinned {
+        let Some(v) = input.technicians.iter().position(|x| x.id == *tech) else {
+            continue;
+        };
+        match locate(point(job.location)) {
+            Some(at) => jobs.push((job, at, Some(v))),
+            None => {
+                reserved[v].jobs += 1;
+                reserved[v].minutes += f64::from(job.duration.get());
             }
+        }
+    }
+    let mut left_out = Vec::new();
+    for job in input.pending {
+        match locate(point(job.location)) {
+            Some(at) => jobs.push((job, at, None)),
+            None => left_out.push((job.id, UnassignedReason::NoLocation)),
         }
     }
     let vehicles = input
         .technicians
         .iter()
-        .enumerate()
-        .map(|(index, tech)| vehicle(tech, index))
+        .zip(starts)
+        .zip(&reserved)
+        .map(|((tech, start), reserved)| vehicle(tech, start, *reserved))
         .collect();
-    let first_job = input.technicians.len();
     let plan_jobs = jobs
         .iter()
-        .enumerate()
-        .map(|(index, (job, tech))| {
-            let pinned_to = tech.and_then(|t| input.technicians.iter().position(|x| x.id == t));
-            plan_job(job, first_job + index, pinned_to)
-        })
+        .map(|&(job, at, pinned_to)| plan_job(job, at, pinned_to))
         .collect();
-    Problem {
-        distance,
-        travel_time,
-        locations: n,
-        vehicles,
-        jobs: plan_jobs,
-        open_routes: true,
+    DayProblem {
+        problem: Problem {
+            travel: Travel::great_circle(&points, input.speed_kmh),
+            vehicles,
+            jobs: plan_jobs,
+            open_routes: true,
+        },
+        left_out,
     }
 }
 
 /// Plans the day.
 pub fn plan_day(input: &DayInput<'_>, options: &SolveOptions) -> DayPlan {
-    let problem = build_problem(input);
+    let DayProblem { problem, left_out } = build_problem(input);
     let plan = planning::solve(&problem, options);
-    let pinned_count = input.pinned.len();
+    let pinned_count = problem
+        .jobs
+        .iter()
+        .filter(|j| j.pinned_to.is_some())
+        .count();
     let job_id = |index: usize| JobId(problem.jobs[index].id);
     let mut routes: Vec<DayRoute> = plan
         .routes
@@ -191,11 +226,17 @@ pub fn plan_day(input: &DayInput<'_>, options: &SolveOptions) -> DayPlan {
         })
         .collect();
     routes.sort_by_key(|route| route.technician);
-    let unassigned = plan
+    let mut unassigned: Vec<(JobId, Vec<UnassignedReason>)> = plan
         .unassigned
         .iter()
         .map(|u| (job_id(u.job), u.reasons.clone()))
+        .chain(
+            left_out
+                .into_iter()
+                .map(|(job, reason)| (job, vec![reason])),
+        )
         .collect();
+    unassigned.sort_by_key(|(job, _)| *job);
     DayPlan {
         routes,
         unassigned,

@@ -4,15 +4,15 @@
 use std::path::PathBuf;
 
 use fieldopt_engine::vrp::{
-    PlanJob, Problem, SolveOptions, UnassignedReason, Vehicle, check_plan, solomon, solve,
+    PlanJob, Problem, SolveOptions, Travel, UnassignedReason, Vehicle, check_plan, solomon, solve,
 };
 use proptest::prelude::*;
 
 fn options(iterations: u64) -> SolveOptions {
     SolveOptions {
-        time_limit: None,
         max_iterations: Some(iterations),
         seed: 7,
+        ..SolveOptions::default()
     }
 }
 
@@ -25,9 +25,7 @@ fn line_problem(vehicles: Vec<Vehicle>, jobs: Vec<PlanJob>, points: usize) -> Pr
         }
     }
     Problem {
-        travel_time: distance.clone(),
-        distance,
-        locations: points,
+        travel: Travel::matrix(points, distance.clone(), distance),
         vehicles,
         jobs,
         open_routes: true,
@@ -306,9 +304,7 @@ fn random_problem() -> impl Strategy<Value = Problem> {
             .map(|k| distance[k] * (1.0 + ((k / points) % 3) as f64 * 0.25))
             .collect();
         Problem {
-            travel_time,
-            distance,
-            locations: points,
+            travel: Travel::matrix(points, distance, travel_time),
             vehicles,
             jobs,
             open_routes: next(2) == 0,

@@ -175,7 +175,13 @@ pub async fn create_assignment(
     } = body.0;
     let assignment = state
         .write(caller.actor(), move |conn, stamp| {
-            assignments::assign(conn, JobId(job_id), TechnicianId(technician_id), force, stamp)
+            assignments::assign(
+                conn,
+                JobId(job_id),
+                TechnicianId(technician_id),
+                force,
+                stamp,
+            )
         })
         .await?;
     Ok(HttpResponse::Created().json(AssignmentResponse::from(assignment)))

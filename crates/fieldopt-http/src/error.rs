@@ -61,6 +61,8 @@ pub enum ApiError {
     MisdirectedRequest(String),
     /// 422: an idempotency key reused with another request.
     Unprocessable(String),
+    /// 422: a plan over the configured size.
+    PlanTooLarge(String),
     /// 429: over the client's rate limit.
     TooManyRequests {
         /// Seconds until the next request can pass.
@@ -68,8 +70,26 @@ pub enum ApiError {
     },
     /// 503: the database is unavailable.
     Unavailable(String),
+    /// 503: a bounded resource is in full use; retry after a while.
+    Overloaded {
+        /// What the client is told.
+        detail: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// 500: a fault on our side; the message is logged, never shown.
     Internal(String),
+    /// 499 (nginx's convention): the client closed the connection before
+    /// the answer was ready; nobody reads this one, but logs and metrics do.
+    ClientGone,
+    /// Any other client error raised below the application (by the HTTP
+    /// layer or a middleware), turned into a problem document.
+    Other {
+        /// The status it had.
+        status: StatusCode,
+        /// What the client is told.
+        detail: String,
+    },
 }
 
 impl ApiError {
@@ -78,8 +98,8 @@ impl ApiError {
         ApiError::BadRequest(format!("invalid value for {field}: {message}"))
     }
 
-    fn kind(&self) -> (&'static str, &'static str) {
-        match self {
+    fn kind(&self) -> (String, &'static str) {
+        let (slug, title) = match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad Request"),
             ApiError::Unauthorized { .. } => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
@@ -93,9 +113,17 @@ impl ApiError {
             ApiError::MisdirectedRequest(_) => ("misdirected-request", "Misdirected Request"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too Many Requests"),
             ApiError::Unprocessable(_) => ("idempotency-key-reused", "Unprocessable Content"),
+            ApiError::PlanTooLarge(_) => ("plan-too-large", "Unprocessable Content"),
+            ApiError::Overloaded { .. } => ("overloaded", "Service Unavailable"),
             ApiError::Unavailable(_) => ("service-unavailable", "Service Unavailable"),
             ApiError::Internal(_) => ("internal", "Internal Server Error"),
-        }
+            ApiError::ClientGone => ("client-closed-request", "Client Closed Request"),
+            ApiError::Other { status, .. } => {
+                let title = status.canonical_reason().unwrap_or("Error");
+                return (title.to_ascii_lowercase().replace([' ', '\''], "-"), title);
+            }
+        };
+        (slug.to_string(), title)
     }
 
     /// The detail shown to the client.
@@ -109,7 +137,11 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::PayloadTooLarge(d)
-            | ApiError::Unprocessable(d) => d.clone(),
+            | ApiError::Unprocessable(d)
+            | ApiError::PlanTooLarge(d)
+            | ApiError::Overloaded { detail: d, .. }
+            | ApiError::Other { detail: d, .. } => d.clone(),
+            ApiError::ClientGone => "The client closed the connection".to_string(),
             ApiError::MethodNotAllowed(allowed) => {
                 let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
                 format!("Method not allowed (allowed: {})", names.join(", "))
@@ -159,9 +191,14 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::PlanTooLarge(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Other { status, .. } => *status,
+            ApiError::ClientGone => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         }
     }
 
@@ -183,7 +220,10 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Overloaded {
+                retry_after_secs, ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized { invalid_token, .. } => {

@@ -496,7 +496,9 @@ pub async fn create_job(
     caller.scope(Operation::CreateJob)?;
     let new = body.0.into_new()?;
     let job = state
-        .write(caller.actor(), move |conn, stamp| jobs::create(conn, &new, stamp))
+        .write(caller.actor(), move |conn, stamp| {
+            jobs::create(conn, &new, stamp)
+        })
         .await?;
     Ok(HttpResponse::Created().json(JobResponse::from(job)))
 }
@@ -575,7 +577,15 @@ pub async fn start_job(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, caller, Operation::StartJob, id.into_inner(), JobAction::Start, None).await
+    transition(
+        &state,
+        caller,
+        Operation::StartJob,
+        id.into_inner(),
+        JobAction::Start,
+        None,
+    )
+    .await
 }
 
 /// Complete a job in progress.
@@ -594,7 +604,15 @@ pub async fn complete_job(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, caller, Operation::CompleteJob, id.into_inner(), JobAction::Complete, None).await
+    transition(
+        &state,
+        caller,
+        Operation::CompleteJob,
+        id.into_inner(),
+        JobAction::Complete,
+        None,
+    )
+    .await
 }
 
 /// Mark a job in progress as failed.
@@ -616,7 +634,15 @@ pub async fn fail_job(
     id: web::Path<i64>,
     body: OptionalJsonBody<ReasonBody>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, caller, Operation::FailJob, id.into_inner(), JobAction::Fail, body.0).await
+    transition(
+        &state,
+        caller,
+        Operation::FailJob,
+        id.into_inner(),
+        JobAction::Fail,
+        body.0,
+    )
+    .await
 }
 
 /// Cancel a pending, assigned or in-progress job.
@@ -638,7 +664,15 @@ pub async fn cancel_job(
     id: web::Path<i64>,
     body: OptionalJsonBody<ReasonBody>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
-    transition(&state, caller, Operation::CancelJob, id.into_inner(), JobAction::Cancel, body.0).await
+    transition(
+        &state,
+        caller,
+        Operation::CancelJob,
+        id.into_inner(),
+        JobAction::Cancel,
+        body.0,
+    )
+    .await
 }
 
 /// Delete a pending or cancelled job.

@@ -7,6 +7,7 @@
 
 pub mod assignments;
 pub mod auth;
+pub mod connection;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -14,18 +15,20 @@ pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod rate_limit;
+pub mod request_log;
 pub mod routing;
 pub mod security;
 mod state;
 pub mod technicians;
 pub mod wire;
 
+use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_cors::Cors;
 use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, web};
+use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa::openapi::{self, RefOr};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -34,7 +37,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
 pub use security::{Security, SecuritySettings};
-pub use state::{ApiSettings, AppState, today};
+pub use state::{ApiSettings, AppState, PlanLimits, today};
 
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -69,20 +72,22 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, doc: &mut openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        doc.components.get_or_insert_with(Default::default).add_security_scheme(
-            BEARER_SCHEME,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "A JWT: HS256 signed with the server's secret (`fieldopt token`), or \
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                BEARER_SCHEME,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(
+                            "A JWT: HS256 signed with the server's secret (`fieldopt token`), or \
                          RS256/ES256 from the configured identity provider. Not needed in \
                          development mode.",
-                    ))
-                    .build(),
-            ),
-        );
+                        ))
+                        .build(),
+                ),
+            );
     }
 }
 
@@ -131,12 +136,14 @@ fn problem_response(description: &str) -> RefOr<openapi::Response> {
 
 /// A problem-document response that also sets `headers` (name, description).
 fn problem_response_with(description: &str, headers: &[(&str, &str)]) -> RefOr<openapi::Response> {
-    let mut response = openapi::ResponseBuilder::new().description(description).content(
-        error::PROBLEM_JSON,
-        openapi::ContentBuilder::new()
-            .schema(Some(openapi::Ref::from_schema_name("Problem")))
-            .build(),
-    );
+    let mut response = openapi::ResponseBuilder::new()
+        .description(description)
+        .content(
+            error::PROBLEM_JSON,
+            openapi::ContentBuilder::new()
+                .schema(Some(openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        );
     for (name, about) in headers {
         let schema = if name.starts_with("RateLimit") || *name == "Retry-After" {
             openapi::ObjectBuilder::new()
@@ -158,7 +165,10 @@ fn problem_response_with(description: &str, headers: &[(&str, &str)]) -> RefOr<o
 
 const RATE_LIMIT_HEADERS: [(&str, &str); 3] = [
     ("RateLimit-Limit", "Requests the client's bucket holds"),
-    ("RateLimit-Remaining", "Requests the client may still make at once"),
+    (
+        "RateLimit-Remaining",
+        "Requests the client may still make at once",
+    ),
     ("RateLimit-Reset", "Seconds until the bucket is full again"),
 ];
 
@@ -183,7 +193,11 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
             let id = operation.operation_id.clone().unwrap_or_default();
             let open = OPEN_OPERATIONS.contains(&id.as_str());
             let probe = matches!(id.as_str(), "get_health" | "get_readiness");
-            operation.security = Some(if open { Vec::new() } else { vec![bearer.clone()] });
+            operation.security = Some(if open {
+                Vec::new()
+            } else {
+                vec![bearer.clone()]
+            });
             let responses = &mut operation.responses.responses;
             let mut add = |code: &str, description: &str, headers: &[(&str, &str)]| {
                 responses
@@ -205,16 +219,24 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                 );
             }
             if !open {
-                add("405", "Known path, wrong method (see the Allow header)", &[(
-                    "Allow",
-                    "The methods the path accepts",
-                )]);
+                add(
+                    "405",
+                    "Known path, wrong method (see the Allow header)",
+                    &[("Allow", "The methods the path accepts")],
+                );
                 add(
                     "401",
                     "Missing, malformed, expired or unverifiable bearer token",
-                    &[("WWW-Authenticate", "`Bearer`, with `error=\"invalid_token\"` when a token was sent")],
+                    &[(
+                        "WWW-Authenticate",
+                        "`Bearer`, with `error=\"invalid_token\"` when a token was sent",
+                    )],
                 );
-                add("403", "The caller's role may not do this, or not on this record", &[]);
+                add(
+                    "403",
+                    "The caller's role may not do this, or not on this record",
+                    &[],
+                );
             }
             if !probe {
                 let mut headers = vec![("Retry-After", "Seconds until a request can pass")];
@@ -309,9 +331,10 @@ pub fn app(
         .split_for_parts();
     let swagger =
         SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
-    // Outermost last: request ids and security headers on every answer,
-    // CORS headers also on refusals, paths trimmed before anything looks
-    // at them, then metrics, the request guard, and access control.
+    // Outermost last: the request span, request ids and security headers
+    // on every answer, every error as a problem document, CORS headers also
+    // on refusals, paths trimmed before anything looks at them, then
+    // metrics, the request guard, and access control.
     app.service(swagger)
         .route("/docs", web::get().to(redirect_to_docs))
         .default_service(web::to(middleware::fallback))
@@ -320,8 +343,10 @@ pub fn app(
         .wrap(from_fn(metrics::track_requests))
         .wrap(from_fn(middleware::trim_trailing_slash))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(middleware::problem_documents))
         .wrap(from_fn(security::security_headers))
         .wrap(from_fn(middleware::request_id))
+        .wrap(TracingLogger::<request_log::RequestSpan>::new())
 }
 
 /// CORS for the configured browser origins; none configured, no CORS.

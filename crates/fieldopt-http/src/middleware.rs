@@ -179,7 +179,9 @@ pub async fn idempotency_keys(
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let outcome = if status.is_server_error() {
         state
-            .write(&Actor::system(), move |conn, _| idempotency::release(conn, &key))
+            .write(&Actor::system(), move |conn, _| {
+                idempotency::release(conn, &key)
+            })
             .await
     } else {
         let code = status.as_u16();
@@ -209,10 +211,11 @@ impl RoutePattern {
     /// Whether `segments` match; `Some(literal segments)` to rank matches,
     /// so `/jobs/summary` wins over `/jobs/{id}`.
     fn matches(&self, segments: &[&str]) -> Option<usize> {
-        let matches = self.segments.len() == segments.len()
-            && self.segments.iter().zip(segments).all(|(p, s)| {
-                p == s || (p.starts_with('{') && p.ends_with('}') && !s.is_empty())
-            });
+        let matches =
+            self.segments.len() == segments.len()
+                && self.segments.iter().zip(segments).all(|(p, s)| {
+                    p == s || (p.starts_with('{') && p.ends_with('}') && !s.is_empty())
+                });
         matches.then(|| self.segments.iter().filter(|p| !p.starts_with('{')).count())
     }
 }
@@ -245,9 +248,7 @@ impl RouteTable {
                     (&item.delete, Method::DELETE),
                 ]
                 .into_iter()
-                .filter_map(|(op, method)| {
-                    op.as_ref().map(|op| (method, op.operation_id.clone()))
-                })
+                .filter_map(|(op, method)| op.as_ref().map(|op| (method, op.operation_id.clone())))
                 .collect();
                 RoutePattern {
                     segments,
@@ -266,7 +267,11 @@ impl RouteTable {
     pub fn allowed(&self, path: &str) -> Vec<Method> {
         let segments = Self::split(path);
         let mut allowed: Vec<Method> = Vec::new();
-        for route in self.routes.iter().filter(|r| r.matches(&segments).is_some()) {
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| r.matches(&segments).is_some())
+        {
             for (method, _) in &route.operations {
                 if !allowed.contains(method) {
                     allowed.push(method.clone());
@@ -316,4 +321,70 @@ pub async fn fallback(
     } else {
         ApiError::MethodNotAllowed(allowed)
     })
+}
+
+/// The detail of an error raised below the application: its own short,
+/// printable message, else the status's name.
+fn detail_of(status: StatusCode, text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let text = text.trim();
+    if !text.is_empty() && text.len() <= 300 && !text.chars().any(char::is_control) {
+        text.to_string()
+    } else {
+        status.canonical_reason().unwrap_or("Error").to_string()
+    }
+}
+
+/// Middleware: every error answer is a problem document, also those the
+/// framework or a middleware (CORS, payload limits) made on its own.
+pub async fn problem_documents(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => {
+            let status = error.as_response_error().status_code();
+            let detail = detail_of(status, error.to_string().as_bytes());
+            return Err(if status.is_server_error() {
+                ApiError::Internal(detail)
+            } else {
+                ApiError::Other { status, detail }
+            }
+            .into());
+        }
+    };
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(response);
+    }
+    let (request, response) = response.into_parts();
+    let kept: Vec<(HeaderName, HeaderValue)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != header::CONTENT_TYPE && *name != header::CONTENT_LENGTH)
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let body = actix_web::body::to_bytes_limited(response.into_body(), 4096)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let error = if status.is_server_error() {
+        ApiError::Internal(detail_of(status, &body))
+    } else {
+        ApiError::Other {
+            status,
+            detail: detail_of(status, &body),
+        }
+    };
+    let mut rebuilt = error.error_response();
+    for (name, value) in kept {
+        rebuilt.headers_mut().append(name, value);
+    }
+    Ok(ServiceResponse::new(request, rebuilt))
 }

@@ -57,5 +57,9 @@ pub async fn get_readiness(
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics().render(state.security().rate_limited_clients()))
+        .body(
+            state
+                .metrics()
+                .render(state.security().rate_limited_clients()),
+        )
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::nanos::Nanos;
-use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::StateStore;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::{Quota, RateLimiter};
 
 /// Whom a bucket belongs to.
@@ -124,6 +124,9 @@ pub struct ClientRateLimiter<C: Clock = DefaultClock> {
     store: SharedStore,
     settings: RateLimitSettings,
     last_sweep: Mutex<C::Instant>,
+    /// New clients are admitted one at a time, so the cap holds under
+    /// concurrent requests.
+    admission: Mutex<()>,
 }
 
 impl<C: Clock> std::fmt::Debug for ClientRateLimiter<C> {
@@ -151,18 +154,18 @@ impl<C: Clock> ClientRateLimiter<C> {
         let quota = Quota::per_second(settings.rps).allow_burst(settings.burst);
         let store = SharedStore::default();
         let last_sweep = Mutex::new(clock.now());
-        let limiter =
-            RateLimiter::<ClientKey, SharedStore, C, NoOpMiddleware<C::Instant>>::new(
-                quota,
-                store.clone(),
-                clock,
-            )
-            .with_middleware::<StateInformationMiddleware>();
+        let limiter = RateLimiter::<ClientKey, SharedStore, C, NoOpMiddleware<C::Instant>>::new(
+            quota,
+            store.clone(),
+            clock,
+        )
+        .with_middleware::<StateInformationMiddleware>();
         Self {
             limiter,
             store,
             settings,
             last_sweep,
+            admission: Mutex::new(()),
         }
     }
 
@@ -199,15 +202,21 @@ impl<C: Clock> ClientRateLimiter<C> {
     /// Takes one token from `key`'s bucket.
     pub fn check(&self, key: ClientKey) -> Result<Allowance, Refusal> {
         self.sweep_if_due();
-        let full = || self.limiter.len() >= self.settings.max_clients;
-        let key = if full() && !self.store.0.contains_key(&key) {
-            self.sweep();
-            if full() { ClientKey::Overflow } else { key }
+        let outcome = if self.store.0.contains_key(&key) {
+            self.limiter.check_key(&key)
         } else {
-            key
+            let _admitting = self.admission.lock().unwrap_or_else(|e| e.into_inner());
+            let full = || self.limiter.len() >= self.settings.max_clients;
+            let key = if full() && !self.store.0.contains_key(&key) {
+                self.sweep();
+                if full() { ClientKey::Overflow } else { key }
+            } else {
+                key
+            };
+            self.limiter.check_key(&key)
         };
         let limit = self.settings.burst.get();
-        match self.limiter.check_key(&key) {
+        match outcome {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Ok(Allowance {
@@ -234,14 +243,21 @@ mod tests {
 
     use super::*;
 
-    fn limiter(rps: u32, burst: u32, max_clients: usize) -> (ClientRateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+    fn limiter(
+        rps: u32,
+        burst: u32,
+        max_clients: usize,
+    ) -> (ClientRateLimiter<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
         let settings = RateLimitSettings {
             rps: NonZeroU32::new(rps).unwrap(),
             burst: NonZeroU32::new(burst).unwrap(),
             max_clients,
         };
-        (ClientRateLimiter::with_clock(settings, clock.clone()), clock)
+        (
+            ClientRateLimiter::with_clock(settings, clock.clone()),
+            clock,
+        )
     }
 
     fn client(n: u8) -> ClientKey {
@@ -251,7 +267,9 @@ mod tests {
     #[test]
     fn a_bucket_empties_then_refills() {
         let (limiter, clock) = limiter(2, 3, 100);
-        let remaining: Vec<u32> = (0..3).map(|_| limiter.check(client(1)).unwrap().remaining).collect();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| limiter.check(client(1)).unwrap().remaining)
+            .collect();
         assert_eq!(remaining, vec![2, 1, 0]);
         let refused = limiter.check(client(1)).unwrap_err();
         assert_eq!(refused.limit, 3);
@@ -276,7 +294,11 @@ mod tests {
         assert_eq!(limiter.tracked_clients(), 200);
         clock.advance(SWEEP_EVERY);
         limiter.check(client(0)).unwrap();
-        assert_eq!(limiter.tracked_clients(), 1, "only the client that just asked is kept");
+        assert_eq!(
+            limiter.tracked_clients(),
+            1,
+            "only the client that just asked is kept"
+        );
     }
 
     #[test]
@@ -291,7 +313,11 @@ mod tests {
         for key in flood {
             let _ = limiter.check(key);
         }
-        assert!(limiter.tracked_clients() <= 51, "{}", limiter.tracked_clients());
+        assert!(
+            limiter.tracked_clients() <= 51,
+            "{}",
+            limiter.tracked_clients()
+        );
         // A client that already had a bucket keeps its own.
         assert_eq!(limiter.check(client(0)).unwrap().remaining, 3);
     }

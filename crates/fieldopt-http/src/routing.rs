@@ -1,13 +1,13 @@
 //! `/routing`: recommendations.
 
-use actix_web::{get, post, web};
+use actix_web::{HttpRequest, get, post, web};
 use chrono::NaiveDate;
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
 use fieldopt_engine::day_plan::{DayInput, plan_day as plan_day_engine};
-use fieldopt_engine::vrp::SolveOptions;
+use fieldopt_engine::vrp::{Cancel, SolveOptions};
 use fieldopt_engine::{Candidate, ScoredTechnician, rank_technicians};
-use fieldopt_store::assignments::{self, Placement, PlannedDay};
+use fieldopt_store::assignments::{self, Placement, PlanBasis, PlannedDay};
 use fieldopt_store::{DbConn, Entity, StoreError, StoreResult, jobs, technicians, workload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -222,7 +222,7 @@ pub struct PlannedRouteResponse {
 #[schema(as = UnplannedJob)]
 pub struct UnplannedJobResponse {
     job_id: i64,
-    /// Why, as `CODE: explanation` (codes: SKILL, AREA, CAPACITY, SHIFT, TIME_WINDOW, UNREACHABLE, NO_ROOM).
+    /// Why, as `CODE: explanation` (codes: SKILL, AREA, CAPACITY, SHIFT, TIME_WINDOW, UNREACHABLE, NO_ROOM, TIME_LIMIT, NO_LOCATION).
     reasons: Vec<String>,
 }
 
@@ -274,12 +274,27 @@ struct DayData {
     pinned: Vec<(Job, TechnicianId)>,
 }
 
+/// The sizes a plan may have, from configuration.
+#[derive(Debug, Clone, Copy)]
+struct PlanBounds {
+    max_jobs: usize,
+    max_technicians: usize,
+}
+
+fn too_large(what: &str, count: usize, most: usize, setting: &str) -> ApiError {
+    ApiError::PlanTooLarge(format!(
+        "The day has {count} {what} to plan; a plan takes at most {most} ({setting}); \
+         pass technician_ids and job_ids to plan part of it"
+    ))
+}
+
 fn load_day(
     conn: &mut DbConn,
     date: NaiveDate,
     technician_ids: Option<&[i64]>,
     job_ids: Option<&[i64]>,
-) -> StoreResult<DayData> {
+    bounds: PlanBounds,
+) -> StoreResult<Result<DayData, ApiError>> {
     let all = technicians::all_live(conn)?;
     let technicians: Vec<Technician> = match technician_ids {
         None => all
@@ -299,6 +314,30 @@ fn load_day(
             chosen
         }
     };
+    if technicians.len() > bounds.max_technicians {
+        return Ok(Err(too_large(
+            "technicians",
+            technicians.len(),
+            bounds.max_technicians,
+            "FIELDOPT_PLAN_MAX_TECHNICIANS",
+        )));
+    }
+    let active = [JobStatus::Assigned, JobStatus::InProgress];
+    // Counted before anything is loaded: an oversized day costs one query.
+    let held = usize::try_from(jobs::count_on_date(conn, date, &active)?).unwrap_or(usize::MAX);
+    let asked = match job_ids {
+        Some(ids) => ids.len(),
+        None => usize::try_from(jobs::count_on_date(conn, date, &[JobStatus::Pending])?)
+            .unwrap_or(usize::MAX),
+    };
+    if asked.saturating_add(held) > bounds.max_jobs {
+        return Ok(Err(too_large(
+            "jobs (pending and already assigned)",
+            asked.saturating_add(held),
+            bounds.max_jobs,
+            "FIELDOPT_PLAN_MAX_JOBS",
+        )));
+    }
     let pending = match job_ids {
         None => jobs::on_date(conn, date, &[JobStatus::Pending])?,
         Some(ids) => {
@@ -321,7 +360,7 @@ fn load_day(
             found
         }
     };
-    let pinned = jobs::on_date(conn, date, &[JobStatus::Assigned, JobStatus::InProgress])?
+    let pinned = jobs::on_date(conn, date, &active)?
         .into_iter()
         .filter_map(|job| {
             let tech = job.assigned_technician?;
@@ -331,19 +370,19 @@ fn load_day(
                 .then_some((job, tech))
         })
         .collect();
-    Ok(DayData {
+    Ok(Ok(DayData {
         technicians,
         pending,
         pinned,
-    })
+    }))
 }
 
-fn distinct_ids(field: &str, ids: &Option<Vec<i64>>) -> Result<(), ApiError> {
+fn distinct_ids(field: &str, ids: &Option<Vec<i64>>, most: usize) -> Result<(), ApiError> {
     let Some(ids) = ids else { return Ok(()) };
-    if ids.is_empty() || ids.len() > 5000 {
+    if ids.is_empty() || ids.len() > most {
         return Err(ApiError::invalid(
             field,
-            format!("must hold 1 to 5000 ids (got {})", ids.len()),
+            format!("must hold 1 to {most} ids (got {})", ids.len()),
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -353,6 +392,19 @@ fn distinct_ids(field: &str, ids: &Option<Vec<i64>>) -> Result<(), ApiError> {
     }
 }
 
+/// Raises the solve's cancel flag when dropped (the handler went away
+/// before the solve finished).
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// How often a running plan looks whether its client is still there.
+const CLIENT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Plan a whole day: who does which job, in what order, at what time.
 #[utoipa::path(
     tag = "routing",
@@ -361,43 +413,101 @@ fn distinct_ids(field: &str, ids: &Option<Vec<i64>>) -> Result<(), ApiError> {
         (status = 200, description = "The plan; with `apply` its assignments are written", body = PlanResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A listed technician or job does not exist (named)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A listed job is not pending on that day, or the state changed before the plan could be applied; nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A listed job is not pending on that day, or what the plan used changed before it could be applied (named); nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The day holds more jobs or technicians than a plan takes (the detail names the sizes and the settings)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "As many plans as configured are running; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/routing/plan")]
 pub async fn plan_day(
     state: web::Data<AppState>,
     caller: Caller,
+    http: HttpRequest,
     body: JsonBody<PlanRequest>,
 ) -> Result<web::Json<PlanResponse>, ApiError> {
     caller.scope(Operation::PlanDay)?;
+    let started = std::time::Instant::now();
     let request = body.0;
     let date = parse_date("scheduled_date", &request.scheduled_date)?;
     let time_limit =
         optional_int(request.time_limit_ms, "time_limit_ms", 10, 60_000)?.unwrap_or(2000);
-    distinct_ids("technician_ids", &request.technician_ids)?;
-    distinct_ids("job_ids", &request.job_ids)?;
-    let started = std::time::Instant::now();
+    let time_limit = std::time::Duration::from_millis(time_limit as u64);
+    let limits = state.settings().plan;
+    let bounds = PlanBounds {
+        max_jobs: limits.max_jobs,
+        max_technicians: limits.max_technicians,
+    };
+    distinct_ids(
+        "technician_ids",
+        &request.technician_ids,
+        bounds.max_technicians,
+    )?;
+    distinct_ids("job_ids", &request.job_ids, bounds.max_jobs)?;
+    let _permit = state
+        .plan_permits()
+        .try_acquire()
+        .map_err(|_| ApiError::Overloaded {
+            detail: format!(
+                "{} plans are running, the most this server runs at once; retry shortly",
+                limits.concurrency
+            ),
+            retry_after_secs: time_limit.as_secs().max(1),
+        })?;
     let (technician_ids, job_ids) = (request.technician_ids, request.job_ids);
     let day = state
-        .read(move |conn| load_day(conn, date, technician_ids.as_deref(), job_ids.as_deref()))
-        .await?;
+        .read(move |conn| {
+            load_day(
+                conn,
+                date,
+                technician_ids.as_deref(),
+                job_ids.as_deref(),
+                bounds,
+            )
+        })
+        .await??;
+    let day = std::sync::Arc::new(day);
     let speed_kmh = state.settings().speed_kmh;
+    let cancel = Cancel::default();
+    let _cancel_on_drop = CancelOnDrop(cancel.clone());
+    // The limit bounds the whole request: loading counts, and a little is
+    // kept for applying and answering.
+    let reserve = (time_limit / 20).min(std::time::Duration::from_millis(100));
     let options = SolveOptions {
-        time_limit: Some(std::time::Duration::from_millis(time_limit as u64)),
-        max_iterations: None,
+        time_limit: Some(
+            time_limit
+                .saturating_sub(started.elapsed())
+                .saturating_sub(reserve),
+        ),
+        // A day that stops improving answers at once.
+        patience: Some(1000.max(20 * (day.pending.len() + day.pinned.len()) as u64)),
+        cancel: Some(cancel.clone()),
         seed: 1,
+        ..SolveOptions::default()
     };
-    let plan = web::block(move || {
+    let solving = day.clone();
+    let mut solve = std::pin::pin!(web::block(move || {
         let input = DayInput {
-            technicians: &day.technicians,
-            pending: &day.pending,
-            pinned: &day.pinned,
+            technicians: &solving.technicians,
+            pending: &solving.pending,
+            pinned: &solving.pinned,
             speed_kmh,
         };
         plan_day_engine(&input, &options)
-    })
-    .await?;
+    }));
+    // A plan stops when its client leaves: nobody would read it.
+    let plan = loop {
+        tokio::select! {
+            plan = &mut solve => break plan?,
+            () = tokio::time::sleep(CLIENT_CHECK) => {
+                if crate::connection::client_gone(&http) {
+                    tracing::info!("client gone; stopping its plan");
+                    cancel.cancel();
+                    let _ = (&mut solve).await;
+                    return Err(ApiError::ClientGone);
+                }
+            }
+        }
+    };
     if request.apply {
         let days: Vec<PlannedDay> = plan
             .routes
@@ -419,9 +529,20 @@ pub async fn plan_day(
                 }
             })
             .collect();
+        let snapshot = day.clone();
         state
             .write(caller.actor(), move |conn, stamp| {
-                assignments::apply_plan(conn, &days, stamp)
+                let jobs: Vec<Job> = snapshot
+                    .pending
+                    .iter()
+                    .chain(snapshot.pinned.iter().map(|(job, _)| job))
+                    .cloned()
+                    .collect();
+                let basis = PlanBasis {
+                    technicians: &snapshot.technicians,
+                    jobs: &jobs,
+                };
+                assignments::apply_plan(conn, &days, &basis, stamp)
             })
             .await?;
     }

@@ -15,13 +15,12 @@ use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use fieldopt_domain::access::{Access, Operation, access};
 use ipnet::IpNet;
-use tracing::Instrument;
 
 use crate::auth::{AuthSettings, Authenticator, Caller, Rejection};
 use crate::error::ApiError;
@@ -156,7 +155,11 @@ fn rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset_secs:
     set_header(headers, "ratelimit-reset", reset_secs);
 }
 
-fn refuse(req: ServiceRequest, error: ApiError, limit: Option<&Allowance>) -> ServiceResponse<BoxBody> {
+fn refuse(
+    req: ServiceRequest,
+    error: ApiError,
+    limit: Option<&Allowance>,
+) -> ServiceResponse<BoxBody> {
     let mut response = req.into_response(error.error_response());
     if let Some(allowance) = limit {
         rate_headers(
@@ -175,13 +178,19 @@ pub async fn access_control(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if PROBES.contains(&req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let (Some(state), Some(routes)) = (
         req.app_data::<web::Data<AppState>>().cloned(),
         req.app_data::<web::Data<RouteTable>>().cloned(),
     ) else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     let security = state.security();
     // API operations need a caller; everything else (documents, metrics,
@@ -215,55 +224,51 @@ pub async fn access_control(
                 reset_secs,
             }) => {
                 state.metrics().refused("rate_limited");
-                let mut response = refuse(req, ApiError::TooManyRequests { retry_after_secs }, None);
+                let mut response =
+                    refuse(req, ApiError::TooManyRequests { retry_after_secs }, None);
                 rate_headers(response.headers_mut(), limit, 0, reset_secs);
                 return Ok(response);
             }
         },
         None => None,
     };
-    let span = match (operation, caller) {
-        (None, _) | (_, None) => tracing::Span::none(),
-        (Some(operation), Some(caller)) => {
-            let caller = match caller {
-                Ok(caller) => caller,
-                Err(rejection) => {
-                    tracing::info!(auth.reason = rejection.reason(), "request refused: not authenticated");
-                    state.metrics().refused("unauthenticated");
-                    return Ok(refuse(req, rejection.into_error(), allowance.as_ref()));
-                }
-            };
-            let permitted = match operation {
-                Ok(operation) => caller
-                    .role()
-                    .is_some_and(|role| access(role, operation) != Access::None),
-                // A route with no policy is refused to everyone but
-                // development mode (a test walks the document so that none
-                // exists).
-                Err(id) => {
-                    tracing::error!(operation = id, "route without an access policy");
-                    !security.authenticates()
-                }
-            };
-            if !permitted {
-                tracing::info!(actor = %caller.actor(), "request refused: role may not do this");
-                state.metrics().refused("forbidden");
-                return Ok(refuse(
-                    req,
-                    ApiError::Forbidden("Not allowed for this caller".into()),
-                    allowance.as_ref(),
-                ));
+    if let (Some(operation), Some(caller)) = (operation, caller) {
+        let caller = match caller {
+            Ok(caller) => caller,
+            Err(rejection) => {
+                tracing::info!(
+                    auth.reason = rejection.reason(),
+                    "request refused: not authenticated"
+                );
+                state.metrics().refused("unauthenticated");
+                return Ok(refuse(req, rejection.into_error(), allowance.as_ref()));
             }
-            let span = tracing::info_span!("caller", actor = %caller.actor());
-            req.extensions_mut().insert(caller);
-            span
+        };
+        let permitted = match operation {
+            Ok(operation) => caller
+                .role()
+                .is_some_and(|role| access(role, operation) != Access::None),
+            // A route with no policy is refused to everyone but
+            // development mode (a test walks the document so that none
+            // exists).
+            Err(id) => {
+                tracing::error!(operation = id, "route without an access policy");
+                !security.authenticates()
+            }
+        };
+        if !permitted {
+            tracing::info!(actor = %caller.actor(), "request refused: role may not do this");
+            state.metrics().refused("forbidden");
+            return Ok(refuse(
+                req,
+                ApiError::Forbidden("Not allowed for this caller".into()),
+                allowance.as_ref(),
+            ));
         }
-    };
-    let mut response = next
-        .call(req)
-        .instrument(span)
-        .await?
-        .map_into_boxed_body();
+        crate::request_log::record_actor(&req, caller.actor().as_str());
+        req.extensions_mut().insert(caller);
+    }
+    let mut response = next.call(req).await?.map_into_boxed_body();
     if let Some(allowance) = allowance {
         rate_headers(
             response.headers_mut(),
@@ -381,7 +386,10 @@ pub async fn request_guard(
         None => Ok(()),
     };
     match verdict {
-        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_boxed_body),
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
         Err(error) => Ok(req.into_response(error.error_response())),
     }
 }
@@ -424,17 +432,38 @@ mod tests {
         ] {
             assert!(is_json(ok), "{ok}");
         }
-        for bad in ["", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/jsonp", "text/json"] {
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "application/jsonp",
+            "text/json",
+        ] {
             assert!(!is_json(bad), "{bad}");
         }
     }
 
     #[test]
     fn loopback_hosts() {
-        for ok in ["localhost", "localhost:8000", "127.0.0.1:8000", "127.1.2.3", "[::1]:8000", "api.localhost", "LOCALHOST."] {
+        for ok in [
+            "localhost",
+            "localhost:8000",
+            "127.0.0.1:8000",
+            "127.1.2.3",
+            "[::1]:8000",
+            "api.localhost",
+            "LOCALHOST.",
+        ] {
             assert!(is_loopback_host(ok), "{ok}");
         }
-        for bad in ["example.com", "127.0.0.1.nip.io", "10.0.0.1:8000", "[2001:db8::1]:80", "localhost.evil.com"] {
+        for bad in [
+            "example.com",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:8000",
+            "[2001:db8::1]:80",
+            "localhost.evil.com",
+        ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }
@@ -457,7 +486,10 @@ mod tests {
             Some("203.0.113.9".parse().unwrap()),
             "the right-most untrusted hop; the rest can be forged"
         );
-        assert_eq!(security.client_address(Some(stranger), &headers), Some(stranger));
+        assert_eq!(
+            security.client_address(Some(stranger), &headers),
+            Some(stranger)
+        );
         headers.insert(
             HeaderName::from_static("x-forwarded-for"),
             HeaderValue::from_static("not an address"),

@@ -16,11 +16,37 @@ use crate::security::Security;
 pub struct ApiSettings {
     /// Average travel speed for ETAs and planning, km/h.
     pub speed_kmh: f64,
+    /// Bounds of day planning.
+    pub plan: PlanLimits,
+}
+
+/// What one day plan may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Most jobs (pending and already assigned) in one plan.
+    pub max_jobs: usize,
+    /// Most technicians in one plan.
+    pub max_technicians: usize,
+    /// Most plans running at once in this process.
+    pub concurrency: usize,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        Self {
+            max_jobs: 5000,
+            max_technicians: 1000,
+            concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { speed_kmh: 40.0 }
+        Self {
+            speed_kmh: 40.0,
+            plan: PlanLimits::default(),
+        }
     }
 }
 
@@ -31,6 +57,7 @@ pub struct AppState {
     settings: Arc<ApiSettings>,
     metrics: Arc<Metrics>,
     security: Arc<Security>,
+    plan_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,10 +78,18 @@ impl AppState {
     pub fn new(pool: DbPool, settings: ApiSettings, security: Security) -> Self {
         Self {
             metrics: Arc::new(Metrics::new(pool.clone())),
+            plan_permits: Arc::new(tokio::sync::Semaphore::new(
+                settings.plan.concurrency.max(1),
+            )),
             pool,
             settings: Arc::new(settings),
             security: Arc::new(security),
         }
+    }
+
+    /// One permit per plan allowed to run at once.
+    pub(crate) fn plan_permits(&self) -> &tokio::sync::Semaphore {
+        &self.plan_permits
     }
 
     /// Authentication, rate limits, trusted proxies, CORS.

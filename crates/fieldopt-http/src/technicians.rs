@@ -308,7 +308,9 @@ pub async fn get_technician(
     query: web::Query<WorkloadDateQuery>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
-    caller.scope(Operation::GetTechnician)?.check_technician(id)?;
+    caller
+        .scope(Operation::GetTechnician)?
+        .check_technician(id)?;
     let date = query.date()?;
     let found = state
         .read(move |conn| technicians::find_with_load(conn, id, date))
@@ -387,7 +389,9 @@ pub async fn update_technician(
     body: JsonBody<UpdateTechnician>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
-    caller.scope(Operation::UpdateTechnician)?.check_technician(id)?;
+    caller
+        .scope(Operation::UpdateTechnician)?
+        .check_technician(id)?;
     let changes = body.0.into_changes()?;
     let updated = state
         .write(caller.actor(), move |conn, stamp| {
@@ -416,7 +420,9 @@ pub async fn update_technician_status(
     body: JsonBody<UpdateTechnicianStatus>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
-    caller.scope(Operation::UpdateTechnicianStatus)?.check_technician(id)?;
+    caller
+        .scope(Operation::UpdateTechnicianStatus)?
+        .check_technician(id)?;
     let status = body.0.status.into();
     let updated = state
         .write(caller.actor(), move |conn, stamp| {
@@ -445,7 +451,9 @@ pub async fn update_technician_location(
     body: JsonBody<UpdateTechnicianLocation>,
 ) -> Result<web::Json<TechnicianResponse>, ApiError> {
     let id = TechnicianId(id.into_inner());
-    caller.scope(Operation::UpdateTechnicianLocation)?.check_technician(id)?;
+    caller
+        .scope(Operation::UpdateTechnicianLocation)?
+        .check_technician(id)?;
     let position = field("latitude", GeoPoint::new(body.0.latitude, body.0.longitude))?;
     let updated = state
         .write(caller.actor(), move |conn, stamp| {

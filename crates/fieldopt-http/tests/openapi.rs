@@ -56,3 +56,45 @@ fn every_operation_has_a_stable_id_a_tag_and_error_responses() {
     }
     assert!(ids.len() >= 30, "only {} operations", ids.len());
 }
+
+/// No endpoint can be added unguarded: every operation of the document is
+/// either open on purpose or named in the domain's access table, and every
+/// guarded one says so (bearer security, 401, 403, 429).
+#[test]
+fn every_operation_has_an_explicit_access_policy() {
+    use fieldopt_domain::access::Operation;
+    let doc = fieldopt_http::openapi();
+    let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
+    assert_eq!(
+        json["components"]["securitySchemes"][fieldopt_http::BEARER_SCHEME],
+        serde_json::json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": json["components"]["securitySchemes"]["bearer"]["description"]})
+    );
+    let mut guarded = std::collections::HashSet::new();
+    for (path, item) in json["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let security = &op["security"];
+            if fieldopt_http::OPEN_OPERATIONS.contains(&id) {
+                assert_eq!(security, &serde_json::json!([]), "{id} is open");
+                continue;
+            }
+            let operation = Operation::from_name(id)
+                .unwrap_or_else(|| panic!("{method} {path} ({id}) has no access policy"));
+            assert!(guarded.insert(operation), "{id} twice");
+            assert_eq!(security, &serde_json::json!([{"bearer": []}]), "{id}");
+            for code in ["401", "403", "429"] {
+                assert!(op["responses"][code].is_object(), "{id}: no {code}");
+            }
+            assert!(
+                op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                "{id}: 429 without Retry-After"
+            );
+        }
+    }
+    assert_eq!(
+        guarded.len(),
+        Operation::ALL.len(),
+        "an operation of the table is not served"
+    );
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldopt_http::auth::{AuthSettings, JwksSource};
 use fieldopt_http::rate_limit::RateLimitSettings;
-use fieldopt_http::SecuritySettings;
+use fieldopt_http::{ApiSettings, PlanLimits, SecuritySettings};
 use ipnet::IpNet;
 use secrecy::SecretString;
 
@@ -99,14 +99,25 @@ pub struct Settings {
     /// Most database connections (default: 8 for SQLite, 16 for PostgreSQL).
     #[arg(long, env = "FIELDOPT_POOL_SIZE", global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: Option<u32>,
-    /// Average travel speed for ETAs and planning, km/h.
+    /// Average travel speed for ETAs and planning, km/h (1..=300).
     #[arg(
         long,
         env = "FIELDOPT_SPEED_KMH",
         default_value_t = 40.0,
-        global = true
+        global = true,
+        value_parser = parse_speed
     )]
     pub speed_kmh: f64,
+    /// Most jobs (pending and already assigned) one day plan takes.
+    #[arg(long, env = "FIELDOPT_PLAN_MAX_JOBS", default_value_t = 5000, global = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub plan_max_jobs: u64,
+    /// Most technicians one day plan takes.
+    #[arg(long, env = "FIELDOPT_PLAN_MAX_TECHNICIANS", default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub plan_max_technicians: u64,
+    /// Most plans running at once (default: the number of cores); more
+    /// get 503 with `Retry-After`.
+    #[arg(long, env = "FIELDOPT_PLAN_CONCURRENCY", global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub plan_concurrency: Option<u64>,
     /// `pretty` or `json`.
     #[arg(long, env = "FIELDOPT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -131,10 +142,20 @@ pub struct Settings {
     #[arg(long, env = "FIELDOPT_AUTH_AUDIENCE", global = true)]
     pub auth_audience: Option<String>,
     /// Claim holding the role; a dotted path reaches into objects.
-    #[arg(long, env = "FIELDOPT_AUTH_ROLE_CLAIM", default_value = "role", global = true)]
+    #[arg(
+        long,
+        env = "FIELDOPT_AUTH_ROLE_CLAIM",
+        default_value = "role",
+        global = true
+    )]
     pub auth_role_claim: String,
     /// Claim holding a technician's id.
-    #[arg(long, env = "FIELDOPT_AUTH_TECH_CLAIM", default_value = "tech_id", global = true)]
+    #[arg(
+        long,
+        env = "FIELDOPT_AUTH_TECH_CLAIM",
+        default_value = "tech_id",
+        global = true
+    )]
     pub auth_tech_claim: String,
     /// Least time between two reads of the JWKS when tokens name unknown
     /// keys. Not a flag: one minute in production; tests shorten it.
@@ -145,7 +166,12 @@ pub struct Settings {
     #[arg(long, env = "FIELDOPT_TRUSTED_PROXIES", global = true, value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxies: Vec<IpNet>,
     /// Requests per second per client; 0 turns rate limiting off.
-    #[arg(long, env = "FIELDOPT_RATE_LIMIT_RPS", default_value_t = 100, global = true)]
+    #[arg(
+        long,
+        env = "FIELDOPT_RATE_LIMIT_RPS",
+        default_value_t = 100,
+        global = true
+    )]
     pub rate_limit_rps: u32,
     /// Most requests a client can make at once (default: 2 × rps).
     #[arg(long, env = "FIELDOPT_RATE_LIMIT_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..))]
@@ -158,6 +184,16 @@ pub struct Settings {
     /// (`https://board.example.com`); none: no CORS headers.
     #[arg(long, env = "FIELDOPT_CORS_ORIGINS", global = true, value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
+}
+
+/// A travel speed that makes sense on roads: finite, 1..=300 km/h.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(speed) if speed.is_finite() && (1.0..=300.0).contains(&speed) => Ok(speed),
+        _ => Err(format!(
+            "{text:?} is not a travel speed in km/h between 1 and 300"
+        )),
+    }
 }
 
 const TWO: NonZeroU32 = NonZeroU32::new(2).expect("two is not zero");
@@ -177,13 +213,11 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
 /// An origin exactly as browsers send it: `scheme://host[:port]`.
 fn parse_origin(text: &str) -> Result<String, String> {
     let text = text.trim();
-    let valid = text
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https")
-                && !rest.is_empty()
-                && !rest.contains(['/', '?', '#', ' ', '*'])
-        });
+    let valid = text.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && !rest.contains(['/', '?', '#', ' ', '*'])
+    });
     if valid {
         Ok(text.to_string())
     } else {
@@ -201,6 +235,9 @@ impl Settings {
             database_url: database_url.into(),
             pool_size: None,
             speed_kmh: 40.0,
+            plan_max_jobs: 5000,
+            plan_max_technicians: 1000,
+            plan_concurrency: None,
             log_format: LogFormat::Pretty,
             workers: Some(2),
             auth_secret: None,
@@ -216,6 +253,20 @@ impl Settings {
             rate_limit_burst: None,
             rate_limit_max_clients: 100_000,
             cors_origins: Vec::new(),
+        }
+    }
+
+    /// The API's own settings, as the HTTP layer takes them.
+    pub fn api(&self) -> ApiSettings {
+        let defaults = PlanLimits::default();
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        ApiSettings {
+            speed_kmh: self.speed_kmh,
+            plan: PlanLimits {
+                max_jobs: size(self.plan_max_jobs),
+                max_technicians: size(self.plan_max_technicians),
+                concurrency: self.plan_concurrency.map_or(defaults.concurrency, size),
+            },
         }
     }
 

@@ -21,7 +21,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(async move {
-            Application::build(settings).await?.run_until_stopped().await?;
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
             tracing::info!("stopped");
             Ok(())
         }),

@@ -6,9 +6,8 @@
 use anyhow::{Context, bail};
 use chrono::{Days, NaiveDate};
 use fieldopt_domain::{
-    Actor,
-    Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName, Phone,
-    Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
+    Actor, Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName,
+    Phone, Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
 };
 use fieldopt_engine::random::SplitMix64;
 use fieldopt_store::jobs::{self, NewJob};

@@ -29,6 +29,7 @@ pub fn solve_file(
             time_limit: Some(time_limit),
             max_iterations,
             seed,
+            ..SolveOptions::default()
         },
     );
     let elapsed_ms = started.elapsed().as_millis() as u64;

@@ -6,9 +6,8 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context, bail};
 use fieldopt_http::auth::JwksSource;
-use fieldopt_http::{ApiSettings, AppState, Security};
+use fieldopt_http::{AppState, Security};
 use fieldopt_store::{DatabaseTarget, DbPool, PoolOptions, build_pool, run_migrations};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 
@@ -68,10 +67,15 @@ impl Application {
                  set FIELDOPT_AUTH_SECRET or FIELDOPT_AUTH_JWKS before exposing fieldopt"
             );
         }
-        if let (Some(authenticator), Some(source)) = (security.authenticator(), &settings.auth_jwks) {
+        if let (Some(authenticator), Some(source)) = (security.authenticator(), &settings.auth_jwks)
+        {
             match (authenticator.load_keys().await, source) {
-                (Ok(count), _) => tracing::info!(jwks.keys = count, "identity provider keys loaded"),
-                (Err(error), JwksSource::File(_)) => bail!("cannot read FIELDOPT_AUTH_JWKS: {error}"),
+                (Ok(count), _) => {
+                    tracing::info!(jwks.keys = count, "identity provider keys loaded")
+                }
+                (Err(error), JwksSource::File(_)) => {
+                    bail!("cannot read FIELDOPT_AUTH_JWKS: {error}")
+                }
                 (Err(error), JwksSource::Url(_)) => tracing::warn!(
                     %error,
                     "identity provider keys not loaded yet; they are read again on the first token"
@@ -84,17 +88,10 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(
-            pool.clone(),
-            ApiSettings {
-                speed_kmh: settings.speed_kmh,
-            },
-            security,
-        );
-        let mut server = HttpServer::new(move || {
-            fieldopt_http::app(state.clone()).wrap(TracingLogger::default())
-        })
-        .shutdown_timeout(30);
+        let state = AppState::new(pool.clone(), settings.api(), security);
+        let mut server = HttpServer::new(move || fieldopt_http::app(state.clone()))
+            .on_connect(fieldopt_http::connection::remember_socket)
+            .shutdown_timeout(30);
         if let Some(workers) = settings.workers {
             server = server.workers(workers.max(1));
         }

@@ -28,7 +28,10 @@ pub fn mint(secret: Option<&SecretString>, request: &TokenRequest) -> anyhow::Re
         bail!("no secret configured: set FIELDOPT_AUTH_SECRET (or --auth-secret) to sign tokens");
     };
     check_secret("FIELDOPT_AUTH_SECRET", secret).map_err(anyhow::Error::msg)?;
-    let role: Role = request.role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let role: Role = request
+        .role
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--role: {e}"))?;
     let sub = Actor::parse(request.sub.as_str()).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
     match (role, request.tech_id) {
         (Role::Technician, None) => bail!("--tech-id is required for a technician token"),
@@ -67,7 +70,13 @@ mod tests {
     fn refuses_without_a_usable_secret_or_with_bad_claims() {
         let secret = SecretString::from("s".repeat(32));
         assert!(mint(None, &request("admin", None)).is_err());
-        assert!(mint(Some(&SecretString::from("short".to_string())), &request("admin", None)).is_err());
+        assert!(
+            mint(
+                Some(&SecretString::from("short".to_string())),
+                &request("admin", None)
+            )
+            .is_err()
+        );
         assert!(mint(Some(&secret), &request("root", None)).is_err());
         assert!(mint(Some(&secret), &request("technician", None)).is_err());
         assert!(mint(Some(&secret), &request("technician", Some(0))).is_err());

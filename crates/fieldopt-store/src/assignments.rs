@@ -6,9 +6,11 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use std::collections::{HashMap, HashSet};
+
 use fieldopt_domain::{
     Actor, Assignment, AssignmentId, DayLoad, Job, JobEventKind, JobId, JobStatus, Technician,
-    TechnicianId, Unfit, can_do,
+    TechnicianId, Unfit, can_do, job_plan_changes, technician_plan_changes,
 };
 
 use crate::convert::{from_db_opt_time, from_db_time, int_to_db, to_db_time};
@@ -16,7 +18,7 @@ use crate::events::{self, NewEvent};
 use crate::schema::{assignments, jobs};
 use crate::workload::active_statuses;
 use crate::{
-    DbConn, Stamp, Entity, Page, Paged, StoreError, StoreResult, jobs as job_store, on_backend,
+    DbConn, Entity, Page, Paged, Stamp, StoreError, StoreResult, jobs as job_store, on_backend,
     technicians, workload,
 };
 
@@ -83,11 +85,7 @@ pub(crate) fn set_work_date(conn: &mut DbConn, id: i64, date: NaiveDate) -> Stor
     Ok(())
 }
 
-pub(crate) fn end_live_assignment(
-    conn: &mut DbConn,
-    job: JobId,
-    stamp: &Stamp,
-) -> StoreResult<()> {
+pub(crate) fn end_live_assignment(conn: &mut DbConn, job: JobId, stamp: &Stamp) -> StoreResult<()> {
     on_backend!(conn, c => diesel::update(
             assignments::table
                 .filter(assignments::job_id.eq(job.0))
@@ -210,7 +208,12 @@ pub fn assign(
     let tech = technicians::find(conn, tech_id)?;
     let job = job_store::find(conn, job_id)?;
     require_pending(&job)?;
-    let load = workload::day_load(conn, tech_id, job.work_date(stamp.at.date_naive()), Some(job_id))?;
+    let load = workload::day_load(
+        conn,
+        tech_id,
+        job.work_date(stamp.at.date_naive()),
+        Some(job_id),
+    )?;
     check_soft_rules(&job, &tech, load, force)?;
     let assignment = give(conn, &job, tech_id, stamp, None)?;
     record_assigned(conn, job_id, tech_id, stamp)?;
@@ -547,13 +550,76 @@ pub struct PlannedDay {
     pub kept_jobs: Vec<(JobId, Placement)>,
 }
 
-/// Writes a day plan: every new assignment under the hard rules (soft
-/// rules were checked by the planner), every place updated. All or nothing.
+/// What a plan was computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanBasis<'a> {
+    /// The technicians as they were loaded.
+    pub technicians: &'a [Technician],
+    /// The jobs (pending and already assigned) as they were loaded.
+    pub jobs: &'a [Job],
+}
+
+/// Locks every technician and job the plan places and refuses (409,
+/// naming what changed) when one changed since `basis` in a way the plan
+/// depends on.
+fn check_unchanged(
+    conn: &mut DbConn,
+    days: &[PlannedDay],
+    basis: &PlanBasis<'_>,
+) -> StoreResult<()> {
+    let changed = |what: String, fields: &[&str]| {
+        StoreError::Conflict(format!(
+            "{what} changed while the plan was computed ({}); nothing was written, plan again",
+            fields.join(", ")
+        ))
+    };
+    let tech_ids: Vec<TechnicianId> = days.iter().map(|d| d.technician).collect();
+    technicians::lock_all(conn, &tech_ids).map_err(|error| match error {
+        StoreError::NotFoundInBatch(_, id) => changed(format!("Technician {id}"), &["deleted"]),
+        other => other,
+    })?;
+    for id in &tech_ids {
+        let now = technicians::find(conn, *id)?;
+        if let Some(planned) = basis.technicians.iter().find(|t| t.id == *id) {
+            let fields = technician_plan_changes(planned, &now);
+            if !fields.is_empty() {
+                return Err(changed(format!("Technician {id}"), &fields));
+            }
+        }
+    }
+    let job_ids: Vec<JobId> = days
+        .iter()
+        .flat_map(|d| d.new_jobs.iter().chain(&d.kept_jobs).map(|(job, _)| *job))
+        .collect();
+    job_store::lock_many(conn, &job_ids)?;
+    let now: HashMap<JobId, Job> = job_store::find_many(conn, &job_ids)?
+        .into_iter()
+        .map(|job| (job.id, job))
+        .collect();
+    let placed: HashSet<JobId> = job_ids.iter().copied().collect();
+    for planned in basis.jobs.iter().filter(|j| placed.contains(&j.id)) {
+        let fields = match now.get(&planned.id) {
+            Some(now) => job_plan_changes(planned, now),
+            None => vec!["deleted"],
+        };
+        if !fields.is_empty() {
+            return Err(changed(format!("Job {}", planned.id), &fields));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a day plan computed from `basis`: every new assignment under the
+/// hard rules (soft rules were checked by the planner), every place
+/// updated. All or nothing; a conflict, naming what changed, when anything
+/// the plan used changed since.
 pub fn apply_plan(
     conn: &mut DbConn,
     days: &[PlannedDay],
+    basis: &PlanBasis<'_>,
     stamp: &Stamp,
 ) -> StoreResult<usize> {
+    check_unchanged(conn, days, basis)?;
     let mut days: Vec<&PlannedDay> = days.iter().collect();
     days.sort_by_key(|day| day.technician);
     let mut created = 0;

@@ -93,19 +93,21 @@ pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
         ))
         .load(c)?);
     rows.into_iter()
-        .map(|(id, job_id, at, kind, old, new, tech, previous, reason, actor)| {
-            Ok(JobEvent {
-                id,
-                job_id: JobId(job_id),
-                at: from_db_time(at),
-                kind: kind.parse()?,
-                old_status: old.map(|s| s.parse()).transpose()?,
-                new_status: new.parse()?,
-                technician_id: tech.map(TechnicianId),
-                previous_technician_id: previous.map(TechnicianId),
-                reason: parse_opt(reason, Reason::parse)?,
-                actor: parse_opt(actor, Actor::parse)?,
-            })
-        })
+        .map(
+            |(id, job_id, at, kind, old, new, tech, previous, reason, actor)| {
+                Ok(JobEvent {
+                    id,
+                    job_id: JobId(job_id),
+                    at: from_db_time(at),
+                    kind: kind.parse()?,
+                    old_status: old.map(|s| s.parse()).transpose()?,
+                    new_status: new.parse()?,
+                    technician_id: tech.map(TechnicianId),
+                    previous_technician_id: previous.map(TechnicianId),
+                    reason: parse_opt(reason, Reason::parse)?,
+                    actor: parse_opt(actor, Actor::parse)?,
+                })
+            },
+        )
         .collect()
 }

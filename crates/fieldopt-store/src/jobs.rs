@@ -17,7 +17,7 @@ use crate::convert::{
 use crate::events::{self, NewEvent};
 use crate::schema::{job_skills, jobs};
 use crate::{
-    DbConn, Entity, Stamp, Page, Paged, StoreError, StoreResult, on_backend, technicians, workload,
+    DbConn, Entity, Page, Paged, Stamp, StoreError, StoreResult, on_backend, technicians, workload,
 };
 
 #[derive(Debug, Queryable, Selectable)]
@@ -235,6 +235,34 @@ pub fn on_date(
         .select(JobRow::as_select())
         .load(c)?);
     load_many(conn, rows)
+}
+
+/// How many jobs of `date` are in the given statuses (to refuse a plan
+/// before loading an oversized day).
+pub fn count_on_date(
+    conn: &mut DbConn,
+    date: NaiveDate,
+    statuses: &[JobStatus],
+) -> StoreResult<i64> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    Ok(on_backend!(conn, c => jobs::table
+        .filter(jobs::scheduled_date.eq(date))
+        .filter(jobs::status.eq_any(&statuses))
+        .count()
+        .get_result(c)?))
+}
+
+/// Locks the rows of `ids` until the transaction ends (nothing else can
+/// change those jobs meanwhile). Callers lock technicians first.
+pub fn lock_many(conn: &mut DbConn, ids: &[JobId]) -> StoreResult<()> {
+    let mut raw: Vec<i64> = ids.iter().map(|j| j.0).collect();
+    raw.sort_unstable();
+    for chunk in raw.chunks(1000) {
+        on_backend!(conn, c => diesel::update(jobs::table.filter(jobs::id.eq_any(chunk)))
+            .set(jobs::id.eq(jobs::id))
+            .execute(c)?);
+    }
+    Ok(())
 }
 
 /// One page of jobs matching `filter`, ordered by id.
@@ -495,7 +523,13 @@ fn transition_locked(
         }
         technicians::refresh_automatic_status(conn, tech, stamp.at)?;
     }
-    let mut event = NewEvent::new(id, stamp, JobEventKind::StatusChanged, Some(job.status), next);
+    let mut event = NewEvent::new(
+        id,
+        stamp,
+        JobEventKind::StatusChanged,
+        Some(job.status),
+        next,
+    );
     event.technician_id = job.assigned_technician.filter(|_| job.status.is_active());
     event.reason = reason;
     events::record(conn, event)?;

@@ -435,6 +435,22 @@ pub fn set_location(
     find(conn, id)
 }
 
+/// Locks the live technicians `ids`, in ascending order (the lock order of
+/// every command), until the transaction ends. `NotFoundInBatch` names one
+/// that is gone.
+pub fn lock_all(conn: &mut DbConn, ids: &[TechnicianId]) -> StoreResult<()> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for id in sorted {
+        lock(conn, id).map_err(|error| match error {
+            StoreError::NotFound(entity) => StoreError::NotFoundInBatch(entity, id.0),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// Locks a live technician's row until the transaction ends, so that every
 /// change to its workload is serialised (PostgreSQL; SQLite's write lock
 /// already serialises all writers). `NotFound` if it is gone.

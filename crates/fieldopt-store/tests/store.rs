@@ -3,9 +3,8 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use fieldopt_domain::{
-    Actor,
-    Address, Capacity, CustomerName, DurationMinutes, JobAction, JobType, PersonName, Priority,
-    Skill, Technician, TechnicianStatus,
+    Actor, Address, Capacity, CustomerName, DurationMinutes, JobAction, JobType, PersonName,
+    Priority, Skill, Technician, TechnicianStatus,
 };
 use fieldopt_store::jobs::{self, NewJob};
 use fieldopt_store::technicians::{self, NewTechnician};
@@ -167,7 +166,10 @@ fn capacity_is_a_hard_rule_and_counters_follow_the_jobs(db: TestDb) {
     let assignment = assignments::for_job(&mut conn, jobs[0].id).unwrap();
     assert_eq!(assignment.actor, Some(stamp.actor.clone()));
     let history = fieldopt_store::events::for_job(&mut conn, jobs[0].id).unwrap();
-    assert!(history.iter().all(|e| e.actor == Some(stamp.actor.clone())), "{history:?}");
+    assert!(
+        history.iter().all(|e| e.actor == Some(stamp.actor.clone())),
+        "{history:?}"
+    );
     assert_eq!(
         workload::active_jobs_on(&mut conn, tech.id, day()).unwrap(),
         2

@@ -80,8 +80,8 @@ pub fn check_plan(problem: &Problem, plan: &Plan) -> Vec<Violation> {
                 violations.push(Violation::NotQualified { vehicle: v, job: j });
             }
             load += job.demand;
-            let leg = problem.distance[prev * problem.locations + job.location];
-            let arrival = t + problem.travel_time[prev * problem.locations + job.location];
+            let leg = problem.travel.distance(prev, job.location);
+            let arrival = t + problem.travel.time(prev, job.location);
             let start = arrival.max(job.window_start);
             if (stop.arrival - arrival).abs() > EPS
                 || (stop.start - start).abs() > EPS
@@ -102,8 +102,8 @@ pub fn check_plan(problem: &Problem, plan: &Plan) -> Vec<Violation> {
         }
         let mut finish = t;
         if !problem.open_routes && !route.stops.is_empty() {
-            finish += problem.travel_time[prev * problem.locations + vehicle.start];
-            d += problem.distance[prev * problem.locations + vehicle.start];
+            finish += problem.travel.time(prev, vehicle.start);
+            d += problem.travel.distance(prev, vehicle.start);
         }
         if !route.stops.is_empty() && finish > vehicle.shift_end + EPS {
             violations.push(Violation::AfterShift(v));

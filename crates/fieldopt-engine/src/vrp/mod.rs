@@ -32,21 +32,21 @@ mod check;
 mod search;
 mod segment;
 pub mod solomon;
+mod travel;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use check::{Violation, check_plan};
 pub use search::solve;
+pub use travel::{ANYWHERE, Travel, great_circle_km};
 
 /// The routing problem.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    /// Distance between locations, row-major `locations × locations`.
-    pub distance: Vec<f64>,
-    /// Travel time between locations, same shape.
-    pub travel_time: Vec<f64>,
-    /// Number of locations.
-    pub locations: usize,
+    /// Distances and travel times between locations.
+    pub travel: Travel,
     /// The vehicles (technicians).
     pub vehicles: Vec<Vehicle>,
     /// The jobs.
@@ -61,7 +61,7 @@ pub struct Problem {
 pub struct Vehicle {
     /// Caller's id.
     pub id: i64,
-    /// Start location.
+    /// Start location, or [`ANYWHERE`]: the route starts at its first job.
     pub start: usize,
     /// Earliest departure.
     pub shift_start: f64,
@@ -103,49 +103,47 @@ pub struct PlanJob {
 }
 
 impl Problem {
-    /// Great-circle distance (km) and travel time (minutes at `speed_kmh`)
-    /// matrices for `(latitude, longitude)` points.
-    pub fn great_circle_matrices(points: &[(f64, f64)], speed_kmh: f64) -> (Vec<f64>, Vec<f64>) {
-        let n = points.len();
-        let mut distance = vec![0.0; n * n];
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let d = haversine_km(points[i], points[j]);
-                distance[i * n + j] = d;
-                distance[j * n + i] = d;
-            }
-        }
-        let minutes_per_km = 60.0 / speed_kmh.max(1e-9);
-        let travel_time = distance.iter().map(|d| d * minutes_per_km).collect();
-        (distance, travel_time)
-    }
-
     fn dist(&self, from: usize, to: usize) -> f64 {
-        self.distance[from * self.locations + to]
+        self.travel.distance(from, to)
     }
 
     fn time(&self, from: usize, to: usize) -> f64 {
-        self.travel_time[from * self.locations + to]
+        self.travel.time(from, to)
     }
 }
 
-fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
-    let d_lat = lat2 - lat1;
-    let d_lon = (b.1 - a.1).to_radians();
-    let h = (d_lat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (d_lon / 2.0).sin().powi(2);
-    2.0 * 6371.0088 * h.sqrt().min(1.0).asin()
-}
-
 /// When to stop searching.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SolveOptions {
-    /// Wall-clock limit (the normal stop).
+    /// Wall-clock limit of the whole solve, set-up and construction
+    /// included (the normal stop).
     pub time_limit: Option<Duration>,
     /// Iteration limit (makes runs reproducible).
     pub max_iterations: Option<u64>,
+    /// Stop after this many iterations without a better plan: a day that
+    /// cannot improve answers at once instead of using all its time.
+    pub patience: Option<u64>,
     /// Seed of the search.
     pub seed: u64,
+    /// Set from outside to stop early (the caller went away); the best plan
+    /// so far is returned.
+    pub cancel: Option<Cancel>,
+}
+
+/// A flag another thread raises to stop a solve.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the solve to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// The answer.
@@ -214,6 +212,11 @@ pub enum UnassignedReason {
     Unreachable,
     /// It fits some vehicle alone, but not next to the work planned.
     NoRoom,
+    /// The time limit ran out before the job could be placed.
+    TimeLimit,
+    /// The job has no coordinates, so no travel to it can be planned
+    /// (never assumed to be zero).
+    NoLocation,
 }
 
 impl UnassignedReason {
@@ -227,6 +230,8 @@ impl UnassignedReason {
             UnassignedReason::TimeWindow => "TIME_WINDOW",
             UnassignedReason::Unreachable => "UNREACHABLE",
             UnassignedReason::NoRoom => "NO_ROOM",
+            UnassignedReason::TimeLimit => "TIME_LIMIT",
+            UnassignedReason::NoLocation => "NO_LOCATION",
         }
     }
 
@@ -242,6 +247,8 @@ impl UnassignedReason {
             }
             UnassignedReason::Unreachable => "no suitable technician can get there in time",
             UnassignedReason::NoRoom => "no room left next to the work already planned",
+            UnassignedReason::TimeLimit => "the time limit ran out before the job was placed",
+            UnassignedReason::NoLocation => "the job has no coordinates to plan travel to",
         }
     }
 }

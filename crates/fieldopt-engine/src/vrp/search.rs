@@ -6,12 +6,13 @@
 //! checked for time, load and job count by joining segments: constant time
 //! per move, whatever the route length.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
-use super::segment::{ANYWHERE, Segment, join};
+use super::segment::{Segment, join};
 use super::{
-    Plan, PlannedRoute, PlannedStop, Problem, SolveOptions, UnassignedJob, UnassignedReason,
-    qualified,
+    ANYWHERE, Plan, PlannedRoute, PlannedStop, Problem, SolveOptions, UnassignedJob,
+    UnassignedReason, qualified,
 };
 use crate::random::SplitMix64 as Rng;
 
@@ -19,6 +20,14 @@ use crate::random::SplitMix64 as Rng;
 const EPS: f64 = 1e-6;
 /// Neighbours per job in the granular neighbourhoods.
 const NEIGHBOURS: usize = 30;
+/// Most cells (jobs × vehicles) of the regret table; larger constructions
+/// insert greedily, in linear memory.
+const REGRET_TABLE_CELLS: usize = 1 << 20;
+/// How often the long loops look at the clock.
+const CHECK_EVERY: usize = 64;
+
+/// Whether the solve must stop now (time limit or cancellation).
+type Deadline<'a> = &'a dyn Fn() -> bool;
 
 /// Precomputed facts about the problem.
 struct Ctx<'a> {
@@ -26,11 +35,16 @@ struct Ctx<'a> {
     n: usize,
     /// `compatible[v * n + j]`: skills, area, pin.
     compatible: Vec<bool>,
+    /// `skilled[v * n + j]`: the vehicle has the job's skills.
+    skilled: Vec<bool>,
+    /// `covers[v * n + j]`: the vehicle covers the job's area.
+    covers: Vec<bool>,
     /// Every vehicle may do every job: moves need no per-job check.
     all_compatible: bool,
     /// Distances are the same both ways: reversing a stretch keeps its length.
     symmetric: bool,
-    /// Nearest other jobs of each job.
+    /// Nearest other jobs of each job (empty when the time ran out before
+    /// they were found).
     neighbours: Vec<Vec<usize>>,
     /// Value of serving each job.
     weight: Vec<u128>,
@@ -44,29 +58,61 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(p: &'a Problem) -> Self {
+    fn new(p: &'a Problem, deadline: Deadline<'_>) -> Self {
         let n = p.jobs.len();
-        let mut compatible = vec![false; p.vehicles.len() * n];
-        for (v, vehicle) in p.vehicles.iter().enumerate() {
-            for (j, job) in p.jobs.iter().enumerate() {
-                let (skills, area) = qualified(vehicle, job);
-                let pin = job.pinned_to.is_none_or(|w| w == v);
-                compatible[v * n + j] = skills && area && pin;
-            }
-        }
-        let neighbours = (0..n)
-            .map(|j| {
-                let mut others: Vec<usize> = (0..n).filter(|&k| k != j).collect();
-                let from = p.jobs[j].location;
-                others.sort_by(|&a, &b| {
-                    let da = p.dist(from, p.jobs[a].location) + p.dist(p.jobs[a].location, from);
-                    let db = p.dist(from, p.jobs[b].location) + p.dist(p.jobs[b].location, from);
-                    da.total_cmp(&db).then(a.cmp(&b))
-                });
-                others.truncate(NEIGHBOURS);
-                others
+        let vehicles = p.vehicles.len();
+        // Jobs that ask for the same skills and area are checked once per
+        // vehicle: days have many jobs and few kinds of job.
+        let mut kinds: HashMap<(&[String], Option<&str>), usize> = HashMap::new();
+        let kind_of: Vec<usize> = p
+            .jobs
+            .iter()
+            .map(|job| {
+                let next = kinds.len();
+                *kinds
+                    .entry((job.skills.as_slice(), job.area.as_deref()))
+                    .or_insert(next)
             })
             .collect();
+        let mut example = vec![0; kinds.len()];
+        for (j, &kind) in kind_of.iter().enumerate().rev() {
+            example[kind] = j;
+        }
+        let (mut skilled, mut covers) = (vec![false; vehicles * n], vec![false; vehicles * n]);
+        for (v, vehicle) in p.vehicles.iter().enumerate() {
+            let by_kind: Vec<(bool, bool)> = example
+                .iter()
+                .map(|&j| qualified(vehicle, &p.jobs[j]))
+                .collect();
+            for (j, &kind) in kind_of.iter().enumerate() {
+                (skilled[v * n + j], covers[v * n + j]) = by_kind[kind];
+            }
+        }
+        let compatible: Vec<bool> = (0..vehicles * n)
+            .map(|cell| {
+                let (v, j) = (cell / n.max(1), cell % n.max(1));
+                skilled[cell] && covers[cell] && p.jobs[j].pinned_to.is_none_or(|w| w == v)
+            })
+            .collect();
+        let mut neighbours = vec![Vec::new(); n];
+        let mut others: Vec<usize> = Vec::with_capacity(n);
+        for (j, list) in neighbours.iter_mut().enumerate() {
+            if j % CHECK_EVERY == 0 && deadline() {
+                break;
+            }
+            let from = p.jobs[j].location;
+            let closeness = |k: usize| p.travel.closeness(from, p.jobs[k].location);
+            let by_closeness =
+                |a: &usize, b: &usize| closeness(*a).total_cmp(&closeness(*b)).then(a.cmp(b));
+            others.clear();
+            others.extend((0..n).filter(|&k| k != j));
+            if others.len() > NEIGHBOURS {
+                others.select_nth_unstable_by(NEIGHBOURS, by_closeness);
+                others.truncate(NEIGHBOURS);
+            }
+            others.sort_by(by_closeness);
+            list.extend_from_slice(&others);
+        }
         let weight = p
             .jobs
             .iter()
@@ -115,8 +161,10 @@ impl<'a> Ctx<'a> {
             p,
             n,
             all_compatible: compatible.iter().all(|&c| c),
-            symmetric: (0..p.locations).all(|a| (0..a).all(|b| p.dist(a, b) == p.dist(b, a))),
+            symmetric: p.travel.symmetric(),
             compatible,
+            skilled,
+            covers,
             neighbours,
             weight,
             class,
@@ -155,13 +203,9 @@ impl<'a> Ctx<'a> {
         route.warp <= EPS && route.load <= vehicle.load_capacity && route.jobs <= vehicle.max_jobs
     }
 
-    /// Distance between two locations, free to the open end of a route.
+    /// Distance between two locations, free to and from [`ANYWHERE`].
     fn dist(&self, from: usize, to: usize) -> f64 {
-        if to == ANYWHERE {
-            0.0
-        } else {
-            self.p.dist(from, to)
-        }
+        self.p.dist(from, to)
     }
 
     fn location(&self, j: usize) -> usize {
@@ -356,25 +400,51 @@ fn best_insertion(
 }
 
 /// Inserts the unassigned jobs, highest priority first; `regret` picks, in
-/// each round, the job that would lose most by waiting.
-fn recreate(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, blink: f64, regret: bool) {
+/// each round, the job that would lose most by waiting (greedy when the
+/// regret table would be too large). Returns the jobs not even tried
+/// because the deadline came first; they stay unassigned.
+fn recreate(
+    ctx: &Ctx<'_>,
+    s: &mut Solution,
+    rng: &mut Rng,
+    blink: f64,
+    regret: bool,
+    deadline: Deadline<'_>,
+) -> Vec<usize> {
     let mut pending = std::mem::take(&mut s.unassigned);
     rng.shuffle(&mut pending);
     pending.sort_by_key(|&j| std::cmp::Reverse(ctx.weight[j]));
     let mut left = Vec::new();
-    if regret {
-        for group in pending.chunk_by(|a, b| ctx.weight[*a] == ctx.weight[*b]) {
-            insert_by_regret(ctx, s, rng, group.to_vec(), &mut left);
-        }
-    } else {
-        for j in pending {
-            match best_insertion(ctx, s, j, rng, blink) {
-                Some((_, v, pos)) => s.insert(ctx, v, pos, j),
-                None => left.push(j),
+    let mut untried = Vec::new();
+    for group in pending.chunk_by(|a, b| ctx.weight[*a] == ctx.weight[*b]) {
+        if !untried.is_empty() || deadline() {
+            untried.extend_from_slice(group);
+        } else if regret && group.len() * s.routes.len() <= REGRET_TABLE_CELLS {
+            insert_by_regret(
+                ctx,
+                s,
+                rng,
+                group.to_vec(),
+                &mut left,
+                &mut untried,
+                deadline,
+            );
+        } else {
+            for (k, &j) in group.iter().enumerate() {
+                if k % CHECK_EVERY == CHECK_EVERY - 1 && deadline() {
+                    untried.extend_from_slice(&group[k..]);
+                    break;
+                }
+                match best_insertion(ctx, s, j, rng, blink) {
+                    Some((_, v, pos)) => s.insert(ctx, v, pos, j),
+                    None => left.push(j),
+                }
             }
         }
     }
+    left.extend_from_slice(&untried);
     s.unassigned = left;
+    untried
 }
 
 /// Regret insertion of jobs of one priority. The cheapest position of each
@@ -386,6 +456,8 @@ fn insert_by_regret(
     rng: &mut Rng,
     mut group: Vec<usize>,
     left: &mut Vec<usize>,
+    untried: &mut Vec<usize>,
+    deadline: Deadline<'_>,
 ) {
     let vehicles = s.routes.len();
     let cell = |s: &Solution, rng: &mut Rng, j: usize, v: usize| {
@@ -396,12 +468,20 @@ fn insert_by_regret(
         }
     };
     let mut table: Vec<Option<(f64, usize)>> = Vec::with_capacity(group.len() * vehicles);
-    for &j in &group {
+    for (row, &j) in group.iter().enumerate() {
+        if row % CHECK_EVERY == CHECK_EVERY - 1 && deadline() {
+            untried.append(&mut group);
+            return;
+        }
         for v in 0..vehicles {
             table.push(cell(s, rng, j, v));
         }
     }
     while !group.is_empty() {
+        if deadline() {
+            untried.append(&mut group);
+            return;
+        }
         // (regret, row, vehicle, position)
         let mut choice: Option<(f64, usize, usize, usize)> = None;
         for g in 0..group.len() {
@@ -470,7 +550,7 @@ fn refresh_positions(s: &Solution, v: usize, at: &mut [Option<(usize, usize)>]) 
 /// A pair is only tried when one of its two routes changed since the job
 /// was last examined: the moves depend on those two routes alone, so an
 /// unchanged pair cannot have become improving.
-fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn Fn() -> bool) {
+fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: Deadline<'_>) {
     let n = ctx.n;
     // Stamps: a route's last change, and when each job was last examined.
     let mut clock = 1u64;
@@ -485,7 +565,7 @@ fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn F
             let before = s.unassigned.len();
             let routes_before = s.dirty.clone();
             s.dirty.fill(false);
-            recreate(ctx, s, rng, 0.0, false);
+            recreate(ctx, s, rng, 0.0, false, deadline);
             if s.unassigned.len() < before {
                 improved = true;
                 clock += 1;
@@ -499,7 +579,10 @@ fn local_search(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng, deadline: &dyn F
             }
         }
         rng.shuffle(&mut order);
-        for &u in &order {
+        for (k, &u) in order.iter().enumerate() {
+            if k % CHECK_EVERY == CHECK_EVERY - 1 && deadline() {
+                break;
+            }
             if at[u].is_none() {
                 continue;
             }
@@ -846,30 +929,40 @@ fn place_pinned(ctx: &Ctx<'_>, s: &mut Solution, rng: &mut Rng) {
     }
 }
 
-/// Plans: the best solution found within the limits.
+/// Plans: the best solution found within the limits. The time limit
+/// covers everything, set-up and construction included; when it (or a
+/// cancellation) cuts the construction short, the jobs not yet tried are
+/// left out with [`UnassignedReason::TimeLimit`].
 pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
     let started = Instant::now();
-    let ctx = Ctx::new(problem);
-    let mut rng = Rng::new(options.seed ^ 0x05EE_D0FF_1E1D);
-    let max_iterations = options.max_iterations.unwrap_or(u64::MAX);
     let out_of_time = || {
         options
             .time_limit
             .is_some_and(|limit| started.elapsed() >= limit)
+            || options.cancel.as_ref().is_some_and(|c| c.is_cancelled())
     };
+    let ctx = Ctx::new(problem, &out_of_time);
+    let mut rng = Rng::new(options.seed ^ 0x05EE_D0FF_1E1D);
+    let max_iterations = options.max_iterations.unwrap_or(u64::MAX);
     let no_limit = options.time_limit.is_none() && options.max_iterations.is_none();
 
     let mut current = Solution::empty(&ctx);
     place_pinned(&ctx, &mut current, &mut rng);
-    recreate(&ctx, &mut current, &mut rng, 0.0, true);
+    let untried = recreate(&ctx, &mut current, &mut rng, 0.0, true, &out_of_time);
     local_search(&ctx, &mut current, &mut rng, &out_of_time);
     let mut best = current.clone();
 
     let routed = ctx.n.max(1);
     let start_temperature = 0.02 * best.total_distance() / routed as f64;
     let mut iteration = 0u64;
+    let mut last_improvement = 0u64;
     let effective_max = if no_limit { 2_000 } else { max_iterations };
-    while iteration < effective_max && !out_of_time() && ctx.n > 1 {
+    let patience = options.patience.unwrap_or(u64::MAX);
+    while iteration < effective_max
+        && iteration - last_improvement < patience
+        && !out_of_time()
+        && ctx.n > 1
+    {
         iteration += 1;
         let progress = match (options.time_limit, options.max_iterations) {
             (Some(limit), _) => started.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-9),
@@ -889,6 +982,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
             &mut rng,
             if regret { 0.0 } else { 0.01 },
             regret,
+            &out_of_time,
         );
         local_search(&ctx, &mut candidate, &mut rng, &out_of_time);
         let (lost_c, lost_cur) = (candidate.lost(&ctx), current.lost(&ctx));
@@ -898,15 +992,16 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
                     < current.total_distance() - temperature * rng.unit().max(1e-12).ln());
         if candidate.better_than(&best, &ctx) {
             best = candidate.clone();
+            last_improvement = iteration;
         }
         if accept {
             current = candidate;
         }
     }
-    into_plan(&ctx, &best)
+    into_plan(&ctx, &best, &untried)
 }
 
-fn into_plan(ctx: &Ctx<'_>, s: &Solution) -> Plan {
+fn into_plan(ctx: &Ctx<'_>, s: &Solution, untried: &[usize]) -> Plan {
     let p = ctx.p;
     let routes: Vec<PlannedRoute> = s
         .routes
@@ -947,12 +1042,20 @@ fn into_plan(ctx: &Ctx<'_>, s: &Solution) -> Plan {
             }
         })
         .collect();
+    let mut timed_out = vec![false; ctx.n];
+    for &j in untried {
+        timed_out[j] = true;
+    }
     let mut unassigned: Vec<UnassignedJob> = s
         .unassigned
         .iter()
         .map(|&j| UnassignedJob {
             job: j,
-            reasons: reasons(ctx, s, j),
+            reasons: if timed_out[j] {
+                vec![UnassignedReason::TimeLimit]
+            } else {
+                reasons(ctx, s, j)
+            },
         })
         .collect();
     unassigned.sort_by_key(|u| u.job);
@@ -968,14 +1071,14 @@ fn reasons(ctx: &Ctx<'_>, s: &Solution, j: usize) -> Vec<UnassignedReason> {
     let p = ctx.p;
     let job = &p.jobs[j];
     let qualifying: Vec<usize> = (0..p.vehicles.len())
-        .filter(|&v| qualified(&p.vehicles[v], job).0)
+        .filter(|&v| ctx.skilled[v * ctx.n + j])
         .collect();
     if qualifying.is_empty() {
         return vec![UnassignedReason::Skill];
     }
     let suitable: Vec<usize> = qualifying
         .into_iter()
-        .filter(|&v| qualified(&p.vehicles[v], job).1 && job.pinned_to.is_none_or(|w| w == v))
+        .filter(|&v| ctx.covers[v * ctx.n + j] && job.pinned_to.is_none_or(|w| w == v))
         .collect();
     if suitable.is_empty() {
         return vec![UnassignedReason::Area];

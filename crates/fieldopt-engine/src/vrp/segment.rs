@@ -9,9 +9,6 @@
 
 use super::Problem;
 
-/// Location of the end of an open route: travel to it is free.
-pub(super) const ANYWHERE: usize = usize::MAX;
-
 /// Location marker of the empty segment.
 const NOWHERE: usize = usize::MAX - 1;
 
@@ -83,11 +80,7 @@ pub(super) fn join(p: &Problem, a: &Segment, b: &Segment) -> Segment {
     if b.is_empty() {
         return *a;
     }
-    let (distance, travel) = if b.first == ANYWHERE {
-        (0.0, 0.0)
-    } else {
-        (p.dist(a.last, b.first), p.time(a.last, b.first))
-    };
+    let (distance, travel) = (p.dist(a.last, b.first), p.time(a.last, b.first));
     let reach = a.duration - a.warp + travel;
     let wait = (b.earliest - reach - a.latest).max(0.0);
     let warp = (a.earliest + reach - b.latest).max(0.0);
@@ -113,9 +106,7 @@ mod tests {
             .map(|k| ((k / points) as f64 - (k % points) as f64).abs())
             .collect();
         Problem {
-            travel_time: distance.clone(),
-            distance,
-            locations: points,
+            travel: super::super::Travel::matrix(points, distance.clone(), distance),
             vehicles: Vec::new(),
             jobs: Vec::new(),
             open_routes: false,

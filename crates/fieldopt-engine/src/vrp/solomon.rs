@@ -1,6 +1,6 @@
 //! Solomon / Gehring–Homberger VRPTW instances.
 
-use super::{PlanJob, Problem, Vehicle};
+use super::{PlanJob, Problem, Travel, Vehicle};
 
 /// One instance: depot (customer 0) and customers.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,9 +129,7 @@ impl SolomonInstance {
             })
             .collect();
         Problem {
-            travel_time: distance.clone(),
-            distance,
-            locations: n,
+            travel: Travel::matrix(n, distance.clone(), distance),
             vehicles,
             jobs,
             open_routes: false,

@@ -76,9 +76,7 @@ fn usable(jwk: &Jwk) -> Option<PublicKey> {
     }
     let algorithm = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-            Algorithm::ES256
-        }
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
         _ => return None,
     };
     let declared_elsewise = match jwk.common.key_algorithm {
@@ -86,7 +84,8 @@ fn usable(jwk: &Jwk) -> Option<PublicKey> {
             jwk.common.key_algorithm.is_some_and(|declared| {
                 !matches!(
                     (declared, algorithm),
-                    (KeyAlgorithm::RS256, Algorithm::RS256) | (KeyAlgorithm::ES256, Algorithm::ES256)
+                    (KeyAlgorithm::RS256, Algorithm::RS256)
+                        | (KeyAlgorithm::ES256, Algorithm::ES256)
                 )
             })
         }
@@ -225,7 +224,11 @@ impl KeySet {
     /// The keys that may have signed a token with this `kid` and algorithm;
     /// re-reads the set once when none is known and the last read is old
     /// enough.
-    pub(crate) async fn candidates(&self, kid: Option<&str>, algorithm: Algorithm) -> Vec<PublicKey> {
+    pub(crate) async fn candidates(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Vec<PublicKey> {
         let found = self.lookup(kid, algorithm);
         if !found.is_empty() || !self.may_refresh() {
             return found;
@@ -285,7 +288,10 @@ mod tests {
             .collect();
         assert_eq!(
             kept,
-            vec![(Some("rsa"), Algorithm::RS256), (Some("ec"), Algorithm::ES256)]
+            vec![
+                (Some("rsa"), Algorithm::RS256),
+                (Some("ec"), Algorithm::ES256)
+            ]
         );
         assert!(parse_key_set(b"[]").is_err());
     }

@@ -149,9 +149,7 @@ fn rejection(error: &jsonwebtoken::errors::Error) -> Rejection {
         ErrorKind::ExpiredSignature => Rejection::Expired,
         ErrorKind::ImmatureSignature => Rejection::NotYetValid,
         ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => Rejection::Audience,
-        ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => {
-            Rejection::Claims
-        }
+        ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => Rejection::Claims,
         ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => Rejection::Algorithm,
         _ => Rejection::Malformed,
     }
@@ -165,8 +163,8 @@ pub struct Authenticator {
     keys: Option<Arc<KeySet>>,
     issuer: Option<String>,
     audience: Option<String>,
-    role_path: Vec<String>,
-    tech_path: Vec<String>,
+    role_path: ClaimName,
+    tech_path: ClaimName,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -180,8 +178,20 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-fn claim_path(name: &str) -> Vec<String> {
-    name.split('.').map(str::to_string).collect()
+/// How a claim is found: by its whole name first (Auth0's namespaced
+/// claims, `https://example.com/roles`, contain dots), else as a dotted path
+/// into objects (Keycloak's `realm_access.roles`).
+#[derive(Debug, Clone)]
+struct ClaimName {
+    whole: String,
+    path: Vec<String>,
+}
+
+fn claim_path(name: &str) -> ClaimName {
+    ClaimName {
+        whole: name.to_string(),
+        path: name.split('.').map(str::to_string).collect(),
+    }
 }
 
 impl Authenticator {
@@ -212,7 +222,9 @@ impl Authenticator {
             ("FIELDOPT_AUTH_TECH_CLAIM", &settings.tech_claim),
         ] {
             if claim.split('.').any(str::is_empty) {
-                return Err(format!("{name} {claim:?} is not a claim name or dotted path"));
+                return Err(format!(
+                    "{name} {claim:?} is not a claim name or dotted path"
+                ));
             }
         }
         Ok(Some(Self {
@@ -311,8 +323,12 @@ impl Authenticator {
     }
 }
 
-fn claim_at<'a>(claims: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(claims, |value, key| value.get(key))
+fn claim_at<'a>(claims: &'a Value, name: &ClaimName) -> Option<&'a Value> {
+    claims.get(&name.whole).or_else(|| {
+        name.path
+            .iter()
+            .try_fold(claims, |value, key| value.get(key))
+    })
 }
 
 /// The role a claim names: a string, or from an array the first of
@@ -320,9 +336,11 @@ fn claim_at<'a>(claims: &'a Value, path: &[String]) -> Option<&'a Value> {
 fn role_from(value: Option<&Value>) -> Option<Role> {
     match value? {
         Value::String(name) => name.parse().ok(),
-        Value::Array(items) => Role::ALL
-            .into_iter()
-            .find(|role| items.iter().any(|item| item.as_str() == Some(role.as_str()))),
+        Value::Array(items) => Role::ALL.into_iter().find(|role| {
+            items
+                .iter()
+                .any(|item| item.as_str() == Some(role.as_str()))
+        }),
         _ => None,
     }
 }
@@ -357,7 +375,9 @@ impl Caller {
 
     /// How far the caller may perform `operation`; 403 when not at all.
     pub fn scope(&self, operation: Operation) -> Result<Scope, ApiError> {
-        let access = self.role.map_or(Access::None, |role| access::access(role, operation));
+        let access = self
+            .role
+            .map_or(Access::None, |role| access::access(role, operation));
         match (access, self.technician) {
             (Access::All, _) => Ok(Scope::All),
             (Access::Own, Some(tech)) => Ok(Scope::Own(tech)),
@@ -377,7 +397,12 @@ impl FromRequest for Caller {
     /// The caller the middleware resolved; a route it did not see (none
     /// should exist) is refused rather than served unguarded.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<Caller>().cloned().ok_or_else(forbidden))
+        ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or_else(forbidden),
+        )
     }
 }
 
@@ -424,7 +449,10 @@ mod tests {
 
     #[test]
     fn roles_come_from_strings_and_arrays_by_precedence() {
-        assert_eq!(role_from(Some(&json!("dispatcher"))), Some(Role::Dispatcher));
+        assert_eq!(
+            role_from(Some(&json!("dispatcher"))),
+            Some(Role::Dispatcher)
+        );
         assert_eq!(role_from(Some(&json!("Dispatcher"))), None);
         assert_eq!(
             role_from(Some(&json!(["offline_access", "technician", "admin"]))),
@@ -439,10 +467,7 @@ mod tests {
     fn dotted_paths_reach_into_objects() {
         let claims = json!({"realm_access": {"roles": ["technician"]}, "tech_id": 7});
         let path = claim_path("realm_access.roles");
-        assert_eq!(
-            role_from(claim_at(&claims, &path)),
-            Some(Role::Technician)
-        );
+        assert_eq!(role_from(claim_at(&claims, &path)), Some(Role::Technician));
         assert!(claim_at(&claims, &claim_path("realm_access.missing")).is_none());
     }
 
@@ -462,7 +487,10 @@ mod tests {
             role: Some(Role::Technician),
             technician: Some(TechnicianId(7)),
         };
-        assert_eq!(tech.scope(Operation::GetJob).unwrap(), Scope::Own(TechnicianId(7)));
+        assert_eq!(
+            tech.scope(Operation::GetJob).unwrap(),
+            Scope::Own(TechnicianId(7))
+        );
         assert!(tech.scope(Operation::PlanDay).is_err());
         let no_id = Caller {
             technician: None,
@@ -478,8 +506,14 @@ mod tests {
         assert!(own.check_technician(TechnicianId(7)).is_ok());
         assert!(own.check_technician(TechnicianId(8)).is_err());
         let job = fieldopt_domain::fixtures::job(1).build();
-        assert!(own.check_job(&job).is_err(), "an unassigned job is nobody's");
+        assert!(
+            own.check_job(&job).is_err(),
+            "an unassigned job is nobody's"
+        );
         assert!(Scope::All.check_job(&job).is_ok());
-        assert_eq!(Caller::development().scope(Operation::PlanDay).unwrap(), Scope::All);
+        assert_eq!(
+            Caller::development().scope(Operation::PlanDay).unwrap(),
+            Scope::All
+        );
     }
 }

@@ -5,10 +5,15 @@ mod helpers;
 mod tokens;
 
 mod assignments;
+mod auth;
+mod browser;
 mod concurrency;
 mod errors;
 mod jobs;
 mod operations;
+mod plan_bounds;
 mod planning;
+mod rate_limits;
+mod roles;
 mod routing;
 mod technicians;

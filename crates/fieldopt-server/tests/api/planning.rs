@@ -46,8 +46,11 @@ async fn small_day(app: &TestApp) -> (Vec<Value>, Vec<Value>) {
         );
     }
     jobs.push(
-        app.job(json!({"type": "inspection", "scheduled_date": DAY, "skills_required": ["crane"]}))
-            .await,
+        app.job(
+            json!({"type": "inspection", "scheduled_date": DAY, "skills_required": ["crane"],
+                       "latitude": 40.72, "longitude": -73.9}),
+        )
+        .await,
     );
     (techs, jobs)
 }
@@ -249,7 +252,9 @@ async fn applying_writes_sequenced_assignments_and_keeps_pinned_jobs(app: TestAp
 
 async fn plan_requests_are_validated(app: TestApp) {
     let tech = id(&app.technician(json!({})).await);
-    let job = id(&app.job(json!({"scheduled_date": DAY})).await);
+    let job = id(&app
+        .job(json!({"scheduled_date": DAY, "latitude": 40.7, "longitude": -74.0}))
+        .await);
     let other_day = id(&app.job(json!({"scheduled_date": "2030-03-05"})).await);
     for (body, field) in [
         (json!({}), "scheduled_date"),

@@ -257,9 +257,6 @@ impl Actor {
     pub fn parse(value: impl Into<String>) -> Result<Self, DomainError> {
         let value = value.into();
         check_text(&value, 1, Self::MAX_CHARS)?;
-        if value.chars().any(char::is_control) {
-            return Err(DomainError::invalid("must not contain control characters"));
-        }
         Ok(Self(value))
     }
 

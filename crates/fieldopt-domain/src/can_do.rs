@@ -108,7 +108,7 @@ pub fn evaluate(job: &Job, technician: &Technician, load: DayLoad) -> CanDo {
     let missing_skills: Vec<Skill> = job
         .skills_required
         .iter()
-        .filter(|skill| !technician.skills.contains(skill))
+        .filter(|skill| technician.skills.binary_search(skill).is_err())
         .cloned()
         .collect();
     if !missing_skills.is_empty() {

@@ -47,5 +47,5 @@ pub use model::{Assignment, Job, JobEvent, Technician, job_plan_changes, technic
 pub use values::{
     Address, Area, AssignmentId, Capacity, ClockTime, CustomerName, DurationMinutes, Email,
     GeoPoint, JobId, Notes, PersonName, Phone, Priority, Reason, Skill, TechnicianId, TimeWindow,
-    check_text, parse_unique,
+    Lines, MAX_LIST_ITEMS, check_text, fold_case, normalize_text, parse_unique,
 };

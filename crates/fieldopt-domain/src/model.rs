@@ -54,7 +54,7 @@ impl Technician {
 
     /// Whether the technician works in `area` (no areas means every area).
     pub fn covers(&self, area: &Area) -> bool {
-        self.areas.is_empty() || self.areas.contains(area)
+        self.areas.is_empty() || self.areas.binary_search(area).is_ok()
     }
 }
 

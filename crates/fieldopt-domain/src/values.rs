@@ -29,29 +29,78 @@ macro_rules! impl_id_display {
 }
 impl_id_display!(TechnicianId, JobId, AssignmentId);
 
-/// Rejects text that PostgreSQL cannot store or that would corrupt logs.
-fn check_no_control(value: &str) -> Result<(), DomainError> {
-    if value.chars().any(|c| c == '\0') {
-        return Err(DomainError::invalid("must not contain NUL characters"));
-    }
-    Ok(())
+/// Whether a text may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// Names, addresses, areas: no control characters at all.
+    Single,
+    /// Notes and reasons: line breaks and tabs allowed.
+    Multi,
 }
 
-/// Checks free text: no NUL, at most `max` characters, at least `min` after trimming.
-pub fn check_text(value: &str, min: usize, max: usize) -> Result<(), DomainError> {
-    check_no_control(value)?;
-    let chars = value.chars().count();
-    if value.trim().chars().count() < min || chars > max {
+/// Characters that show nothing: format controls, zero-width characters,
+/// fillers, variation selectors, tags. A name made only of these (and
+/// spaces) is refused.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Normalises `value` (Unicode NFC, so one text has one form and compares
+/// equal however it was typed) and checks it: no NUL (PostgreSQL cannot
+/// store it), no control characters (they corrupt logs and displays; `Multi`
+/// text may hold line breaks and tabs), at most `max` characters, and at
+/// least `min` visible ones.
+pub fn normalize_text(
+    value: &str,
+    min: usize,
+    max: usize,
+    lines: Lines,
+) -> Result<String, DomainError> {
+    use unicode_normalization::UnicodeNormalization;
+    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t');
+    if value.contains('\0') {
+        return Err(DomainError::invalid("must not contain NUL characters"));
+    }
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(DomainError::invalid("must not contain control characters"));
+    }
+    let text: String = value.nfc().collect();
+    let chars = text.chars().count();
+    let visible = text.chars().filter(|&c| !is_invisible(c)).count();
+    if chars > max || visible < min {
         return Err(DomainError::invalid(format!(
-            "must be {min} to {max} characters long (got {chars})"
+            "must be {min} to {max} characters long, {min} at least visible (got {chars})"
         )));
     }
-    Ok(())
+    Ok(text)
+}
+
+/// Text as it is compared when searching without regard to case: NFC,
+/// then Unicode lowercase (`"ÉCOLE"` and `"école"` fold alike).
+pub fn fold_case(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfc().collect::<String>().to_lowercase()
+}
+
+/// Checks single-line text as [`normalize_text`] does, without keeping
+/// the normalised form.
+pub fn check_text(value: &str, min: usize, max: usize) -> Result<(), DomainError> {
+    normalize_text(value, min, max, Lines::Single).map(drop)
 }
 
 /// Declares a text newtype whose length (in characters) is bounded.
 macro_rules! bounded_text {
     ($(#[$meta:meta])* $name:ident, $min:expr, $max:expr) => {
+        bounded_text!($(#[$meta])* $name, $min, $max, Lines::Single);
+    };
+    ($(#[$meta:meta])* $name:ident, $min:expr, $max:expr, $lines:expr) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
@@ -62,11 +111,10 @@ macro_rules! bounded_text {
             /// Most characters allowed.
             pub const MAX_CHARS: usize = $max;
 
-            /// Checks the length and the characters.
+            /// Normalises the text and checks its length and characters.
             pub fn parse(value: impl Into<String>) -> Result<Self, DomainError> {
                 let value = value.into();
-                check_text(&value, Self::MIN_CHARS, Self::MAX_CHARS)?;
-                Ok(Self(value))
+                Ok(Self(normalize_text(&value, Self::MIN_CHARS, Self::MAX_CHARS, $lines)?))
             }
 
             /// The text.
@@ -104,12 +152,12 @@ bounded_text!(
     Email, 3, 254
 );
 bounded_text!(
-    /// Free-form notes on a job, up to 4000 characters.
-    Notes, 0, 4000
+    /// Free-form notes on a job, up to 4000 characters, over several lines.
+    Notes, 0, 4000, Lines::Multi
 );
 bounded_text!(
     /// Why a job failed or was cancelled, up to 1000 characters.
-    Reason, 0, 1000
+    Reason, 0, 1000, Lines::Multi
 );
 bounded_text!(
     /// A management area (a region dispatchers divide work by), 1..=100 characters.
@@ -163,14 +211,24 @@ impl fmt::Display for Skill {
     }
 }
 
-/// Parses a list in which every item must be valid and appear once.
-/// The result is sorted, so two lists with the same items compare equal.
+/// Most items in a list of skills or areas: enough for any real trade, and
+/// a bound on what one request can make the service store and compare.
+pub const MAX_LIST_ITEMS: usize = 50;
+
+/// Parses a list in which every item must be valid and appear once, at
+/// most [`MAX_LIST_ITEMS`] of them. The result is sorted, so two lists with
+/// the same items compare equal (and can be searched by halving).
 pub fn parse_unique<T: Ord + fmt::Display>(
     items: impl IntoIterator<Item = String>,
     parse: impl Fn(String) -> Result<T, DomainError>,
 ) -> Result<Vec<T>, DomainError> {
     let mut seen = BTreeSet::new();
-    for item in items {
+    for (count, item) in items.into_iter().enumerate() {
+        if count == MAX_LIST_ITEMS {
+            return Err(DomainError::invalid(format!(
+                "must hold at most {MAX_LIST_ITEMS} items"
+            )));
+        }
         let value = parse(item)?;
         if seen.contains(&value) {
             return Err(DomainError::Duplicate(value.to_string()));
@@ -409,6 +467,35 @@ impl GeoPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_normalised_and_must_show_something() {
+        let composed = Area::parse("Montr\u{e9}al").unwrap();
+        let decomposed = Area::parse("Montre\u{301}al").unwrap();
+        assert_eq!(composed, decomposed, "one area, however it was typed");
+        for invisible in ["   ", "\u{200B}\u{200B}", "\u{FEFF}", "\u{3164}", " \u{2060} "] {
+            assert!(PersonName::parse(invisible).is_err(), "{invisible:?}");
+        }
+        for control in ["Ann\nSmith", "Ann\u{7}", "tab\there", "nul\0"] {
+            assert!(PersonName::parse(control).is_err(), "{control:?}");
+        }
+        assert!(Notes::parse("line one\nline two\ttabbed").is_ok());
+        assert!(Notes::parse("bell\u{7}").is_err());
+        assert!(Notes::parse("").is_ok(), "notes may be empty");
+        assert_eq!(PersonName::parse("Zoë ").unwrap().as_str(), "Zoë ");
+        let long = "é".repeat(100);
+        assert!(PersonName::parse(long.as_str()).is_ok(), "characters, not bytes");
+        assert!(PersonName::parse(format!("{long}x")).is_err());
+    }
+
+    #[test]
+    fn lists_hold_at_most_fifty_items() {
+        let items = |n: usize| (0..n).map(|i| format!("s{i}"));
+        assert_eq!(parse_unique(items(50), Skill::parse).unwrap().len(), 50);
+        let error = parse_unique(items(51), Skill::parse).unwrap_err();
+        assert!(error.to_string().contains("at most 50"), "{error}");
+        assert!(parse_unique(items(100_000), Skill::parse).is_err());
+    }
 
     #[test]
     fn skills_table() {

@@ -212,6 +212,10 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if self.status_code() == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a body may still be coming: do not wait for it.
+            response.force_close();
+        }
         if let ApiError::MethodNotAllowed(allowed) = self {
             let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             response.insert_header((header::ALLOW, names.join(", ")));

@@ -12,11 +12,37 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-fn body_error(error: actix_web::Error) -> ApiError {
+/// Reads the whole body, within the configured time: a client trickling a
+/// declared body byte by byte cannot hold a connection and a worker
+/// indefinitely (408, and the connection is closed).
+pub async fn read_body(
+    req: &HttpRequest,
+    bytes: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<web::Bytes, ApiError> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(std::time::Duration::from_secs(10), |state| {
+            state.settings().body_timeout
+        });
+    match tokio::time::timeout(limit, bytes).await {
+        Ok(read) => read.map_err(body_error),
+        Err(_) => Err(ApiError::Other {
+            status: actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            detail: format!(
+                "The request body did not arrive within {} s",
+                limit.as_secs_f64()
+            ),
+        }),
+    }
+}
+
+/// The error of a body that could not be read.
+pub fn body_error(error: actix_web::Error) -> ApiError {
     match error.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(format!(
             "Request body is larger than {MAX_BODY_BYTES} bytes"
@@ -53,13 +79,45 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// serde_json appends "at line 1 column 17"; the field name says more.
+/// serde_json's message in the API's words: no position ("at line 1
+/// column 17": the field name says more) and no Rust type names.
 fn strip_position(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    in_api_words(text)
+}
+
+/// Replaces Rust's names of types in a serde message with JSON's.
+pub fn in_api_words(text: &str) -> String {
+    const WORDS: [(&str, &str); 16] = [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected an object"),
+        ("expected a borrowed string", "expected a string"),
+        ("invalid type: map", "invalid type: object"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("invalid type: unit value", "invalid type: null"),
+        ("invalid type: floating point", "invalid type: number"),
+    ];
+    let mut text = text.to_string();
+    if let Some(at) = text.find("expected struct ") {
+        text.replace_range(at.., "expected an object");
     }
+    for (rust, json) in WORDS {
+        text = text.replace(rust, json);
+    }
+    text
 }
 
 /// Reads the body: `None` when it is empty (or only whitespace).
@@ -68,8 +126,9 @@ fn read_json<T: DeserializeOwned + 'static>(
     payload: &mut Payload,
 ) -> impl Future<Output = Result<Option<T>, ApiError>> + use<T> {
     let bytes = web::Bytes::from_request(req, payload);
+    let req = req.clone();
     async move {
-        let bytes = bytes.await.map_err(body_error)?;
+        let bytes = read_body(&req, bytes).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -112,7 +171,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
 /// Error handler of `web::Query`: serde's message names unknown fields.
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let detail = match &error {
-        QueryPayloadError::Deserialize(inner) => format!("Invalid query parameter: {inner}"),
+        QueryPayloadError::Deserialize(inner) => {
+            format!("Invalid query parameter: {}", in_api_words(&inner.to_string()))
+        }
         other => format!("Invalid query string: {other}"),
     };
     ApiError::BadRequest(detail).into()
@@ -132,17 +193,31 @@ pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> acti
     .into()
 }
 
-/// Parses `YYYY-MM-DD`.
+/// Years a date may have: no dispatch day lies outside them, and both
+/// backends store and compare them alike.
+pub const DATE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
+
+/// Parses a date written exactly `YYYY-MM-DD` (digits only, no sign), in
+/// [`DATE_YEARS`].
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
-    let valid_shape =
-        value.len() == 10 && value.as_bytes()[4] == b'-' && value.as_bytes()[7] == b'-';
+    let bytes = value.as_bytes();
+    let valid_shape = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
     valid_shape
         .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
         .flatten()
+        .filter(|date| DATE_YEARS.contains(&chrono::Datelike::year(date)))
         .ok_or_else(|| {
             ApiError::invalid(
                 field,
-                format!("{value:?} is not a date (expected YYYY-MM-DD)"),
+                format!(
+                    "{value:?} is not a date (expected YYYY-MM-DD, years {}..={})",
+                    DATE_YEARS.start(),
+                    DATE_YEARS.end()
+                ),
             )
         })
 }
@@ -177,6 +252,17 @@ pub fn page(limit: &Option<String>, offset: &Option<String>) -> Result<Page, Api
         offset: optional(offset, |v| parse_int("offset", v, 0, i64::MAX))?
             .unwrap_or(default.offset),
     })
+}
+
+/// For PATCH fields that cannot be cleared: absent stays `None`, a value
+/// becomes `Some(value)`, and `null` is an error naming the field (never
+/// silently ignored).
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// For `Option<Option<T>>` fields: absent stays `None`, `null` becomes

@@ -15,7 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, OptionalJsonBody, nullable, optional, page, parse_date, parse_int};
+use crate::extract::{
+    JsonBody, OptionalJsonBody, not_null, nullable, optional, page, parse_date, parse_int,
+};
 use crate::state::{AppState, today};
 use crate::wire::{JobEventKindWire, JobStatusWire, JobTypeWire, field, field_opt};
 
@@ -164,10 +166,17 @@ impl CreateJob {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "in_progress", "customer": "Updated Name"}))]
 pub struct UpdateJob {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     job_type: Option<JobTypeWire>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     customer: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     address: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     skills_required: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -175,7 +184,11 @@ pub struct UpdateJob {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     time_slot: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     priority: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     duration_minutes: Option<i64>,
     /// Give both coordinates, or `null` for both to clear them.
     #[serde(default, deserialize_with = "nullable")]
@@ -191,6 +204,8 @@ pub struct UpdateJob {
     #[schema(value_type = Option<String>)]
     notes: Option<Option<String>>,
     /// Only `in_progress`, `completed`, `failed` or `cancelled`, along the status machine.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     status: Option<JobStatusWire>,
 }
 
@@ -280,14 +295,12 @@ pub struct JobListQuery {
 
 impl JobListQuery {
     fn filter(&self) -> Result<JobFilter, ApiError> {
-        let customer = match &self.customer {
-            Some(text) => {
-                fieldopt_domain::check_text(text, 1, 200)
-                    .map_err(|e| ApiError::invalid("customer", e))?;
-                Some(text.clone())
-            }
-            None => None,
-        };
+        let customer = self
+            .customer
+            .as_deref()
+            .map(|text| fieldopt_domain::normalize_text(text, 1, 200, fieldopt_domain::Lines::Single))
+            .transpose()
+            .map_err(|e| ApiError::invalid("customer", e))?;
         Ok(JobFilter {
             scheduled_date: optional(&self.scheduled_date, |v| parse_date("scheduled_date", v))?,
             status: optional(&self.status, |v| field("status", v.parse::<JobStatus>()))?,
@@ -699,12 +712,27 @@ pub async fn delete_job(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Paging of a job's history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// 1..=5000, default 500.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
+    limit: Option<String>,
+    /// Default 0.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    offset: Option<String>,
+}
+
 /// A job's history, in time order.
 #[utoipa::path(
     tag = "jobs",
-    params(("id" = i64, Path, description = "Job id")),
+    params(("id" = i64, Path, description = "Job id"), HistoryQuery),
     responses(
-        (status = 200, description = "Events, oldest first", body = [JobEventResponse]),
+        (status = 200, description = "One page of events, oldest first", body = [JobEventResponse],
+            headers(("X-Total-Count" = i64, description = "Events of the job before paging"))),
+        (status = 400, description = "Invalid id or paging", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Job not found", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -713,14 +741,19 @@ pub async fn get_job_history(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-) -> Result<web::Json<Vec<JobEventResponse>>, ApiError> {
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
     let scope = caller.scope(Operation::GetJobHistory)?;
     let id = JobId(id.into_inner());
+    let page = page(&query.limit, &query.offset)?;
     let (job, history) = state
-        .read(move |conn| Ok((jobs::find(conn, id)?, events::for_job(conn, id)?)))
+        .read(move |conn| Ok((jobs::find(conn, id)?, events::for_job(conn, id, page)?)))
         .await?;
     scope.check_job(&job)?;
-    Ok(web::Json(history.into_iter().map(Into::into).collect()))
+    let items: Vec<JobEventResponse> = history.items.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", history.total))
+        .json(items))
 }
 
 /// Whether a technician can do a job, with every failed check.

@@ -340,6 +340,7 @@ pub fn app(
         .default_service(web::to(middleware::fallback))
         .wrap(from_fn(security::access_control))
         .wrap(from_fn(security::request_guard))
+        .wrap(from_fn(middleware::head_as_get))
         .wrap(from_fn(metrics::track_requests))
         .wrap(from_fn(middleware::trim_trailing_slash))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))

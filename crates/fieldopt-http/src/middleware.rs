@@ -6,12 +6,14 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use fieldopt_domain::Actor;
 use fieldopt_store::idempotency::{self, KeyState};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::extract;
+use crate::security::Client;
 use crate::state::AppState;
 
 /// Header carrying the request id.
@@ -63,6 +65,18 @@ pub async fn trim_trailing_slash(
     next.call(req).await
 }
 
+/// Middleware: `HEAD` is served by the `GET` route; the HTTP layer, which
+/// knows the request was `HEAD`, sends the headers without the body.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 fn fingerprint(method: &Method, uri: &Uri, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_str());
@@ -99,8 +113,8 @@ fn refuse(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
 }
 
 /// Middleware for POSTs with an `Idempotency-Key`: the first response is
-/// stored for 24 hours and given again to a retry with the same body; the
-/// same key with another request is 422.
+/// stored for 24 hours and given again to a retry, by the same client, with
+/// the same body; the same key with another request is 422.
 pub async fn idempotency_keys(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
@@ -124,22 +138,30 @@ pub async fn idempotency_keys(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await;
     };
-    let body = match req.extract::<web::Bytes>().await {
+    let client = req
+        .extensions()
+        .get::<Client>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.clone());
+    let bytes = req.extract::<web::Bytes>();
+    let body = match extract::read_body(req.request(), bytes).await {
         Ok(body) => body,
-        Err(_) => {
-            let error =
-                ApiError::PayloadTooLarge("Request body is larger than 1048576 bytes".into());
-            return Ok(refuse(req, error));
-        }
+        Err(error) => return Ok(refuse(req, error)),
     };
     let hash = fingerprint(req.method(), req.uri(), &body);
     req.set_payload(Payload::from(body));
 
-    let reserve_key = key.clone();
-    let reserve_hash = hash.clone();
+    let limits = state.settings().idempotency;
+    let (reserve_client, reserve_key, reserve_hash) = (client.clone(), key.clone(), hash.clone());
     let known = state
         .write(&Actor::system(), move |conn, stamp| {
-            idempotency::reserve(conn, &reserve_key, &reserve_hash, stamp.at)
+            idempotency::reserve(
+                conn,
+                &reserve_client,
+                &reserve_key,
+                &reserve_hash,
+                stamp.at,
+                limits,
+            )
         })
         .await;
     let mismatch = || {
@@ -168,29 +190,38 @@ pub async fn idempotency_keys(
             };
             return Ok(refuse(req, error));
         }
+        Ok(KeyState::OverQuota) => {
+            let error = ApiError::TooManyRequests {
+                retry_after_secs: 3600,
+            };
+            return Ok(refuse(req, error));
+        }
         Ok(KeyState::Reserved) => {}
     }
 
+    state.hold_idempotency_key(&client, &key);
     let response = next.call(req).await?;
     let (request, response) = response.into_parts();
     let status = response.status();
     let (head, body) = response.into_parts();
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (held_client, held_key) = (client.clone(), key.clone());
     let outcome = if status.is_server_error() {
         state
             .write(&Actor::system(), move |conn, _| {
-                idempotency::release(conn, &key)
+                idempotency::release(conn, &client, &key)
             })
             .await
     } else {
         let code = status.as_u16();
         state
             .write(&Actor::system(), move |conn, _| {
-                idempotency::complete(conn, &key, code, &text)
+                idempotency::complete(conn, &client, &key, code, &text)
             })
             .await
     };
+    state.forget_idempotency_key(&held_client, &held_key);
     if let Err(error) = outcome {
         tracing::warn!(%error, "could not store the idempotent response");
     }
@@ -275,6 +306,9 @@ impl RouteTable {
             for (method, _) in &route.operations {
                 if !allowed.contains(method) {
                     allowed.push(method.clone());
+                }
+                if *method == Method::GET && !allowed.contains(&Method::HEAD) {
+                    allowed.push(Method::HEAD);
                 }
             }
         }

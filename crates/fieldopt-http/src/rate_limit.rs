@@ -49,6 +49,16 @@ impl ClientKey {
     }
 }
 
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::Subject(sub) => write!(f, "sub:{sub}"),
+            ClientKey::Address(ip) => write!(f, "addr:{ip}"),
+            ClientKey::Overflow => f.write_str("unknown"),
+        }
+    }
+}
+
 /// How a limiter is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSettings {

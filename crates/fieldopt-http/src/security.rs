@@ -172,6 +172,11 @@ fn refuse(
     response
 }
 
+/// Who a request is from, as a stable text (`sub:…` or `addr:…`): what
+/// rate limits and idempotency keys are kept per.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client(pub String);
+
 /// Middleware: caller, rate limit, role. See the module docs.
 pub async fn access_control(
     req: ServiceRequest,
@@ -215,6 +220,7 @@ pub async fn access_control(
             None => ClientKey::Overflow,
         },
     };
+    req.extensions_mut().insert(Client(key.to_string()));
     let allowance = match &security.limiter {
         Some(limiter) => match limiter.check(key) {
             Ok(allowance) => Some(allowance),
@@ -321,8 +327,17 @@ fn origin_authority(origin: &str) -> Option<&str> {
     Some(rest.split('/').next().unwrap_or(rest))
 }
 
+/// Longest query string served: filters and paging fit in far less.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
 fn check_request(req: &ServiceRequest, security: &Security) -> Result<(), ApiError> {
     let headers = req.headers();
+    if req.query_string().len() > MAX_QUERY_BYTES {
+        return Err(ApiError::Other {
+            status: actix_web::http::StatusCode::URI_TOO_LONG,
+            detail: format!("The query string is longer than {MAX_QUERY_BYTES} bytes"),
+        });
+    }
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
         let encoding = encoding.to_str().unwrap_or("?").trim();
         if !encoding.eq_ignore_ascii_case("identity") {

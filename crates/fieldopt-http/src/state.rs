@@ -1,6 +1,7 @@
 //! What every handler shares: the pool, settings, metrics.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use actix_web::web;
 use chrono::{NaiveDate, Utc};
@@ -18,6 +19,10 @@ pub struct ApiSettings {
     pub speed_kmh: f64,
     /// Bounds of day planning.
     pub plan: PlanLimits,
+    /// Longest time to receive a request body.
+    pub body_timeout: std::time::Duration,
+    /// Bounds of the idempotency-key store.
+    pub idempotency: fieldopt_store::idempotency::Limits,
 }
 
 /// What one day plan may cost.
@@ -46,6 +51,8 @@ impl Default for ApiSettings {
         Self {
             speed_kmh: 40.0,
             plan: PlanLimits::default(),
+            body_timeout: std::time::Duration::from_secs(10),
+            idempotency: fieldopt_store::idempotency::Limits::default(),
         }
     }
 }
@@ -58,6 +65,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     security: Arc<Security>,
     plan_permits: Arc<tokio::sync::Semaphore>,
+    held_keys: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,6 +89,7 @@ impl AppState {
             plan_permits: Arc::new(tokio::sync::Semaphore::new(
                 settings.plan.concurrency.max(1),
             )),
+            held_keys: Arc::default(),
             pool,
             settings: Arc::new(settings),
             security: Arc::new(security),
@@ -90,6 +99,51 @@ impl AppState {
     /// One permit per plan allowed to run at once.
     pub(crate) fn plan_permits(&self) -> &tokio::sync::Semaphore {
         &self.plan_permits
+    }
+
+    /// Notes that a request of this process holds `client`'s `key`. A
+    /// request that never answers (stopped by a forced shutdown) leaves it
+    /// noted, to be freed by [`AppState::release_held_idempotency_keys`].
+    pub(crate) fn hold_idempotency_key(&self, client: &str, key: &str) {
+        self.held_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((client.to_string(), key.to_string()));
+    }
+
+    /// The request holding `client`'s `key` answered.
+    pub(crate) fn forget_idempotency_key(&self, client: &str, key: &str) {
+        self.held_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(client.to_string(), key.to_string()));
+    }
+
+    /// Frees the idempotency keys still reserved by requests of this
+    /// process (at shutdown: their requests will not answer), so retries
+    /// need not wait for the leases to end. Returns how many.
+    pub async fn release_held_idempotency_keys(&self) -> usize {
+        let held: Vec<(String, String)> = self
+            .held_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let count = held.len();
+        if count > 0 {
+            let outcome = self
+                .write(&Actor::system(), move |conn, _| {
+                    for (client, key) in &held {
+                        fieldopt_store::idempotency::release(conn, client, key)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = outcome {
+                tracing::warn!(%error, "could not release idempotency keys at shutdown");
+            }
+        }
+        count
     }
 
     /// Authentication, rate limits, trusted proxies, CORS.

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, nullable, optional, page, parse_date};
+use crate::extract::{JsonBody, not_null, nullable, optional, page, parse_date};
 use crate::state::{AppState, today};
 use crate::wire::{TechnicianStatusWire, field, field_opt};
 
@@ -147,6 +147,8 @@ impl CreateTechnician {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"capacity": 6, "skills": ["install", "repair", "fiber"]}))]
 pub struct UpdateTechnician {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -154,10 +156,20 @@ pub struct UpdateTechnician {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     skills: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     areas: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     capacity: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     shift_start: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     shift_end: Option<String>,
     /// Give both home coordinates, or `null` for both to clear them.
     #[serde(default, deserialize_with = "nullable")]

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldopt_http::auth::{AuthSettings, JwksSource};
 use fieldopt_http::rate_limit::RateLimitSettings;
 use fieldopt_http::{ApiSettings, PlanLimits, SecuritySettings};
+use fieldopt_store::idempotency::Limits as IdempotencyLimits;
 use ipnet::IpNet;
 use secrecy::SecretString;
 
@@ -114,6 +115,18 @@ pub struct Settings {
     /// Most technicians one day plan takes.
     #[arg(long, env = "FIELDOPT_PLAN_MAX_TECHNICIANS", default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub plan_max_technicians: u64,
+    /// Seconds requests in flight may take to finish after SIGTERM.
+    #[arg(long, env = "FIELDOPT_SHUTDOWN_TIMEOUT_S", default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_s: u64,
+    /// Seconds a client has to send a request body.
+    #[arg(long, env = "FIELDOPT_BODY_TIMEOUT_S", default_value_t = 10, global = true, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_timeout_s: u64,
+    /// Most idempotency keys one client may hold (24 hours).
+    #[arg(long, env = "FIELDOPT_IDEMPOTENCY_MAX_KEYS", default_value_t = 10_000, global = true, value_parser = clap::value_parser!(i64).range(1..=10_000_000))]
+    pub idempotency_max_keys: i64,
+    /// Most characters of stored responses one client may hold.
+    #[arg(long, env = "FIELDOPT_IDEMPOTENCY_MAX_BYTES", default_value_t = 64 << 20, global = true, value_parser = clap::value_parser!(i64).range(1024..))]
+    pub idempotency_max_bytes: i64,
     /// Most plans running at once (default: the number of cores); more
     /// get 503 with `Retry-After`.
     #[arg(long, env = "FIELDOPT_PLAN_CONCURRENCY", global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -122,8 +135,8 @@ pub struct Settings {
     #[arg(long, env = "FIELDOPT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "FIELDOPT_WORKERS", global = true)]
-    pub workers: Option<usize>,
+    #[arg(long, env = "FIELDOPT_WORKERS", global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
     /// HS256 secret for bearer tokens (at least 32 bytes); turns
     /// authentication on.
     #[arg(long, env = "FIELDOPT_AUTH_SECRET", global = true, hide_env_values = true, value_parser = parse_secret)]
@@ -238,6 +251,10 @@ impl Settings {
             plan_max_jobs: 5000,
             plan_max_technicians: 1000,
             plan_concurrency: None,
+            body_timeout_s: 10,
+            shutdown_timeout_s: 30,
+            idempotency_max_keys: 10_000,
+            idempotency_max_bytes: 64 << 20,
             log_format: LogFormat::Pretty,
             workers: Some(2),
             auth_secret: None,
@@ -266,6 +283,13 @@ impl Settings {
                 max_jobs: size(self.plan_max_jobs),
                 max_technicians: size(self.plan_max_technicians),
                 concurrency: self.plan_concurrency.map_or(defaults.concurrency, size),
+            },
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_s),
+            idempotency: IdempotencyLimits {
+                // A little longer than the longest request (a 60 s plan).
+                lease: chrono::Duration::seconds(120),
+                max_keys: self.idempotency_max_keys,
+                max_bytes: self.idempotency_max_bytes,
             },
         }
     }

@@ -24,12 +24,18 @@ pub fn connect(settings: &Settings) -> anyhow::Result<DbPool> {
     Ok(pool)
 }
 
-/// Runs pending migrations; returns how many ran.
+/// Runs pending migrations, then fills in what they could not compute in
+/// SQL; returns how many migrations ran.
 pub fn migrate(pool: &DbPool) -> anyhow::Result<usize> {
     let mut conn = pool
         .get()
         .context("no database connection for migrations")?;
-    Ok(run_migrations(&mut conn)?)
+    let ran = run_migrations(&mut conn)?;
+    let filled = fieldopt_store::jobs::backfill_customer_search(&mut conn)?;
+    if filled > 0 {
+        tracing::info!(jobs = filled, "customer search keys filled in");
+    }
+    Ok(ran)
 }
 
 /// A bound, migrated, ready-to-run server.
@@ -37,6 +43,7 @@ pub struct Application {
     port: u16,
     pool: DbPool,
     server: Server,
+    state: AppState,
 }
 
 impl std::fmt::Debug for Application {
@@ -89,15 +96,21 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = AppState::new(pool.clone(), settings.api(), security);
-        let mut server = HttpServer::new(move || fieldopt_http::app(state.clone()))
+        let served = state.clone();
+        let mut server = HttpServer::new(move || fieldopt_http::app(served.clone()))
             .on_connect(fieldopt_http::connection::remember_socket)
-            .shutdown_timeout(30);
+            .shutdown_timeout(settings.shutdown_timeout_s);
         if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
+            server = server.workers(usize::from(workers));
         }
         let server = server.listen(listener)?.run();
         tracing::info!(address = %settings.bind.ip(), port, "serving");
-        Ok(Self { port, pool, server })
+        Ok(Self {
+            port,
+            pool,
+            server,
+            state,
+        })
     }
 
     /// The port the server listens on.
@@ -110,8 +123,14 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes requests in flight.
+    /// Serves until SIGTERM or SIGINT, then finishes requests in flight,
+    /// and frees the idempotency keys of requests that did not finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        let released = self.state.release_held_idempotency_keys().await;
+        if released > 0 {
+            tracing::info!(idempotency.released = released, "freed the keys of unfinished requests");
+        }
+        outcome
     }
 }

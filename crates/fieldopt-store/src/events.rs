@@ -6,7 +6,7 @@ use fieldopt_domain::{Actor, JobEvent, JobEventKind, JobId, JobStatus, Reason, T
 
 use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::job_events;
-use crate::{DbConn, StoreResult, on_backend};
+use crate::{DbConn, Page, Paged, StoreResult, on_backend};
 
 /// An event to record.
 #[derive(Debug, Clone)]
@@ -74,11 +74,15 @@ type EventRow = (
     Option<String>,
 );
 
-/// A job's events in time order. The caller checks that the job exists.
-pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
-    let rows: Vec<EventRow> = on_backend!(conn, c => job_events::table
+/// One page of a job's events, in time order. The caller checks that the
+/// job exists.
+pub fn for_job(conn: &mut DbConn, job_id: JobId, page: Page) -> StoreResult<Paged<JobEvent>> {
+    let (rows, total): (Vec<EventRow>, i64) = on_backend!(conn, c => {
+        let rows: Vec<EventRow> = job_events::table
         .filter(job_events::job_id.eq(job_id.0))
         .order(job_events::id)
+        .limit(page.limit)
+        .offset(page.offset)
         .select((
             job_events::id,
             job_events::job_id,
@@ -91,8 +95,18 @@ pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
             job_events::reason,
             job_events::actor,
         ))
-        .load(c)?);
-    rows.into_iter()
+        .load(c)?;
+        let total = match page.known_total(rows.len()) {
+            Some(total) => total,
+            None => job_events::table
+                .filter(job_events::job_id.eq(job_id.0))
+                .count()
+                .get_result(c)?,
+        };
+        (rows, total)
+    });
+    let items = rows
+        .into_iter()
         .map(
             |(id, job_id, at, kind, old, new, tech, previous, reason, actor)| {
                 Ok(JobEvent {
@@ -109,5 +123,6 @@ pub fn for_job(conn: &mut DbConn, job_id: JobId) -> StoreResult<Vec<JobEvent>> {
                 })
             },
         )
-        .collect()
+        .collect::<StoreResult<Vec<JobEvent>>>()?;
+    Ok(Paged { items, total })
 }

@@ -160,15 +160,16 @@ pub struct JobSummary {
     pub by_status: HashMap<JobStatus, i64>,
 }
 
-diesel::define_sql_function! {
-    /// SQL `lower(text)`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+/// The customer as it is searched: folded in Rust, so both backends
+/// compare it the same way.
+fn search_key(customer: &str) -> String {
+    fieldopt_domain::fold_case(customer)
 }
 
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 2);
     escaped.push('%');
-    for ch in text.to_lowercase().chars() {
+    for ch in search_key(text).chars() {
         if matches!(ch, '%' | '_' | '\\') {
             escaped.push('\\');
         }
@@ -287,7 +288,7 @@ pub fn list(conn: &mut DbConn, filter: &JobFilter, page: Page) -> StoreResult<Pa
                 query = query.filter(jobs::area.eq(area.as_str().to_string()));
             }
             if let Some(pattern) = &customer_pattern {
-                query = query.filter(lower(jobs::customer).like(pattern.clone()).escape('\\'));
+                query = query.filter(jobs::customer_search.like(pattern.clone()).escape('\\'));
             }
             if let Some(from) = filter.date_from {
                 query = query.filter(jobs::scheduled_date.ge(from));
@@ -336,6 +337,7 @@ pub fn create(conn: &mut DbConn, new: &NewJob, stamp: &Stamp) -> StoreResult<Job
         .values((
             jobs::job_type.eq(new.job_type.as_str()),
             jobs::customer.eq(new.customer.as_str()),
+            jobs::customer_search.eq(search_key(new.customer.as_str())),
             jobs::address.eq(new.address.as_str()),
             jobs::status.eq(JobStatus::Pending.as_str()),
             jobs::scheduled_date.eq(new.scheduled_date),
@@ -424,6 +426,9 @@ pub fn update(
         .set((
             jobs::job_type.eq(changes.job_type.unwrap_or(current.job_type).as_str()),
             jobs::customer.eq(changes.customer.as_ref().unwrap_or(&current.customer).as_str()),
+            jobs::customer_search.eq(search_key(
+                changes.customer.as_ref().unwrap_or(&current.customer).as_str(),
+            )),
             jobs::address.eq(changes.address.as_ref().unwrap_or(&current.address).as_str()),
             jobs::scheduled_date.eq(scheduled_date),
             jobs::slot_start.eq(slot_start),
@@ -604,6 +609,28 @@ pub(crate) fn set_assignment_state(
         ))
         .execute(c)?);
     Ok(changed == 1)
+}
+
+/// Fills in the search key of jobs written before it existed, a batch at a
+/// time; returns how many. Run at start, after the migrations.
+pub fn backfill_customer_search(conn: &mut DbConn) -> StoreResult<usize> {
+    let mut filled = 0;
+    loop {
+        let batch: Vec<(i64, String)> = on_backend!(conn, c => jobs::table
+            .filter(jobs::customer_search.is_null())
+            .select((jobs::id, jobs::customer))
+            .limit(500)
+            .load(c)?);
+        if batch.is_empty() {
+            return Ok(filled);
+        }
+        for (id, customer) in &batch {
+            on_backend!(conn, c => diesel::update(jobs::table.filter(jobs::id.eq(id)))
+                .set(jobs::customer_search.eq(search_key(customer)))
+                .execute(c)?);
+        }
+        filled += batch.len();
+    }
 }
 
 /// How many jobs exist.

@@ -58,6 +58,7 @@ diesel::table! {
         updated_at -> Timestamp,
         started_at -> Nullable<Timestamp>,
         completed_at -> Nullable<Timestamp>,
+        customer_search -> Nullable<Text>,
     }
 }
 
@@ -106,12 +107,14 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_keys (idempotency_key) {
+    idempotency_keys (client, idempotency_key) {
+        client -> Text,
         idempotency_key -> Text,
         request_hash -> Text,
         status_code -> Integer,
         response_body -> Text,
         created_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
     }
 }
 

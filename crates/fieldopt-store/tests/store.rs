@@ -119,8 +119,8 @@ fn day() -> NaiveDate {
 
 fn migrations_go_up_down_and_up_again(db: TestDb) {
     let mut conn = db.pool.get().unwrap();
-    let all = 2;
-    assert_eq!(run_migrations(&mut conn).unwrap(), all);
+    let all = run_migrations(&mut conn).unwrap();
+    assert!(all >= 3, "{all}");
     assert_eq!(run_migrations(&mut conn).unwrap(), 0, "idempotent");
     assert_eq!(revert_all_migrations(&mut conn).unwrap(), all);
     assert_eq!(run_migrations(&mut conn).unwrap(), all);
@@ -165,7 +165,9 @@ fn capacity_is_a_hard_rule_and_counters_follow_the_jobs(db: TestDb) {
     // The audit trail: who assigned, on the assignment and in the history.
     let assignment = assignments::for_job(&mut conn, jobs[0].id).unwrap();
     assert_eq!(assignment.actor, Some(stamp.actor.clone()));
-    let history = fieldopt_store::events::for_job(&mut conn, jobs[0].id).unwrap();
+    let history = fieldopt_store::events::for_job(&mut conn, jobs[0].id, Default::default())
+        .unwrap()
+        .items;
     assert!(
         history.iter().all(|e| e.actor == Some(stamp.actor.clone())),
         "{history:?}"

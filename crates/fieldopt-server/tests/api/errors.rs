@@ -57,7 +57,7 @@ async fn unknown_routes_and_methods(app: TestApp) {
         .unwrap();
     let allow = response.headers()["allow"].to_str().unwrap().to_string();
     expect_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
-    assert_eq!(allow, "GET, POST");
+    assert_eq!(allow, "GET, HEAD, POST");
     let response = app
         .client
         .post(app.url("/api/v1/technicians/1/"))
@@ -66,7 +66,7 @@ async fn unknown_routes_and_methods(app: TestApp) {
         .unwrap();
     let allow = response.headers()["allow"].to_str().unwrap().to_string();
     expect_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
-    assert_eq!(allow, "GET, PATCH, DELETE");
+    assert_eq!(allow, "GET, HEAD, PATCH, DELETE");
 }
 
 async fn oversized_bodies_are_413(app: TestApp) {

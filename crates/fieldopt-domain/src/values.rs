@@ -473,7 +473,13 @@ mod tests {
         let composed = Area::parse("Montr\u{e9}al").unwrap();
         let decomposed = Area::parse("Montre\u{301}al").unwrap();
         assert_eq!(composed, decomposed, "one area, however it was typed");
-        for invisible in ["   ", "\u{200B}\u{200B}", "\u{FEFF}", "\u{3164}", " \u{2060} "] {
+        for invisible in [
+            "   ",
+            "\u{200B}\u{200B}",
+            "\u{FEFF}",
+            "\u{3164}",
+            " \u{2060} ",
+        ] {
             assert!(PersonName::parse(invisible).is_err(), "{invisible:?}");
         }
         for control in ["Ann\nSmith", "Ann\u{7}", "tab\there", "nul\0"] {
@@ -484,7 +490,10 @@ mod tests {
         assert!(Notes::parse("").is_ok(), "notes may be empty");
         assert_eq!(PersonName::parse("Zoë ").unwrap().as_str(), "Zoë ");
         let long = "é".repeat(100);
-        assert!(PersonName::parse(long.as_str()).is_ok(), "characters, not bytes");
+        assert!(
+            PersonName::parse(long.as_str()).is_ok(),
+            "characters, not bytes"
+        );
         assert!(PersonName::parse(format!("{long}x")).is_err());
     }
 

@@ -109,3 +109,29 @@ proptest! {
         prop_assert!(answer.time_ok || !busier.time_ok);
     }
 }
+
+proptest! {
+    /// Any text into any parser: a value or an error, never a panic; what
+    /// is accepted is normalised, bounded and free of control characters.
+    #[test]
+    fn text_parsers_never_panic_and_keep_their_promises(text in "(\\PC|[\\u{0}-\\u{1f}\\u{200b}\\u{301}\\u{feff}]){0,120}") {
+        use fieldopt_domain::{Address, Area, CustomerName, Email, Notes, PersonName, Phone, Reason, fold_case};
+        let _ = (Skill::parse(text.clone()), ClockTime::parse(&text), TimeWindow::parse_slot(&text));
+        let _ = (Email::parse_address(text.clone()), Phone::parse(text.clone()), fold_case(&text));
+        for (accepted, max) in [
+            PersonName::parse(text.clone()).map(|v| v.to_string()).map(|v| (v, 100)),
+            CustomerName::parse(text.clone()).map(|v| v.to_string()).map(|v| (v, 200)),
+            Address::parse(text.clone()).map(|v| v.to_string()).map(|v| (v, 300)),
+            Area::parse(text.clone()).map(|v| v.to_string()).map(|v| (v, 100)),
+        ].into_iter().flatten().collect::<Vec<_>>() {
+            prop_assert!(accepted.chars().count() <= max);
+            prop_assert!(!accepted.chars().any(char::is_control), "{accepted:?}");
+            prop_assert!(accepted.chars().any(|c| !c.is_whitespace()));
+            // Normalising again changes nothing.
+            prop_assert_eq!(Area::parse(accepted.clone()).map(|a| a.to_string()).unwrap_or(accepted.clone()), accepted.clone());
+        }
+        for multi in [Notes::parse(text.clone()).map(|n| n.to_string()), Reason::parse(text.clone()).map(|r| r.to_string())].into_iter().flatten() {
+            prop_assert!(!multi.contains('\0'));
+        }
+    }
+}

@@ -172,7 +172,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let detail = match &error {
         QueryPayloadError::Deserialize(inner) => {
-            format!("Invalid query parameter: {}", in_api_words(&inner.to_string()))
+            format!(
+                "Invalid query parameter: {}",
+                in_api_words(&inner.to_string())
+            )
         }
         other => format!("Invalid query string: {other}"),
     };

@@ -298,7 +298,9 @@ impl JobListQuery {
         let customer = self
             .customer
             .as_deref()
-            .map(|text| fieldopt_domain::normalize_text(text, 1, 200, fieldopt_domain::Lines::Single))
+            .map(|text| {
+                fieldopt_domain::normalize_text(text, 1, 200, fieldopt_domain::Lines::Single)
+            })
             .transpose()
             .map_err(|e| ApiError::invalid("customer", e))?;
         Ok(JobFilter {

@@ -129,7 +129,10 @@ impl Application {
         let outcome = self.server.await;
         let released = self.state.release_held_idempotency_keys().await;
         if released > 0 {
-            tracing::info!(idempotency.released = released, "freed the keys of unfinished requests");
+            tracing::info!(
+                idempotency.released = released,
+                "freed the keys of unfinished requests"
+            );
         }
         outcome
     }

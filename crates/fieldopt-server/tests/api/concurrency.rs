@@ -1,14 +1,11 @@
 //! The hard rules under parallel requests, in one process and across two
 //! server processes sharing one database.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use futures_util::future::join_all;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, expect_json, id};
+use crate::helpers::{ServerProcess, TestApp, expect_json, id};
 
 crate::backend_tests!(
     twelve_assigns_race_for_three_places,
@@ -135,75 +132,9 @@ async fn batches_race_on_one_technician(app: TestApp) {
     app.assert_counters_consistent();
 }
 
-/// A `fieldopt serve` child process; killed on drop.
-struct ServerProcess {
-    child: Child,
-    address: String,
-}
-
-impl ServerProcess {
-    async fn start(app: &TestApp) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fieldopt"));
-        if let Some(secret) = &app.secret {
-            command.env("FIELDOPT_AUTH_SECRET", secret);
-        }
-        let child = command
-            .arg("serve")
-            .env("DATABASE_URL", &app.database_url)
-            .env("FIELDOPT_BIND", format!("127.0.0.1:{port}"))
-            .env("FIELDOPT_WORKERS", "2")
-            .env("FIELDOPT_POOL_SIZE", "4")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start fieldopt");
-        let process = ServerProcess {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = Client::new();
-        loop {
-            let ready = client
-                .get(format!("{}/readyz", process.address))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return process;
-            }
-            assert!(Instant::now() < deadline, "fieldopt did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends SIGTERM and returns whether the process exited with 0.
-    fn terminate(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let status = self.child.wait().expect("wait");
-        std::mem::forget(self);
-        status.success()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn two_server_processes_share_the_rules(app: TestApp) {
-    let first = ServerProcess::start(&app).await;
-    let second = ServerProcess::start(&app).await;
+    let first = ServerProcess::for_app(&app).await;
+    let second = ServerProcess::for_app(&app).await;
     let servers = [first.address.as_str(), second.address.as_str()];
     race_twelve_assigns(&app, &servers).await;
     race_for_one_job(&app, &servers).await;

@@ -303,3 +303,85 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> String {
     assert!(body["title"].is_string());
     body["detail"].as_str().expect("detail").to_string()
 }
+
+/// A `fieldopt serve` child process; killed on drop.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    /// A server on `app`'s database, trusting `app`'s secret.
+    pub async fn for_app(app: &TestApp) -> ServerProcess {
+        let mut env = vec![("DATABASE_URL", app.database_url.clone())];
+        if let Some(secret) = &app.secret {
+            env.push(("FIELDOPT_AUTH_SECRET", secret.clone()));
+        }
+        Self::start(&env, std::process::Stdio::null()).await
+    }
+
+    /// A server with these environment settings, its log going to `log`.
+    pub async fn start(
+        env: &[(&str, String)],
+        log: impl Into<std::process::Stdio>,
+    ) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fieldopt"));
+        command
+            .arg("serve")
+            .env("FIELDOPT_BIND", format!("127.0.0.1:{port}"))
+            .env("FIELDOPT_WORKERS", "2")
+            .env("FIELDOPT_POOL_SIZE", "4");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start fieldopt");
+        let process = ServerProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let client = Client::new();
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", process.address))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return process;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fieldopt did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns whether the process exited with 0.
+    pub fn terminate(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status.success()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -24,7 +24,7 @@ crate::backend_tests!(
     a_plan_is_not_applied_over_data_that_changed_during_the_solve,
 );
 
-const DAY: &str = "2030-05-06";
+pub(crate) const DAY: &str = "2030-05-06";
 
 fn day() -> NaiveDate {
     DAY.parse().unwrap()
@@ -32,7 +32,7 @@ fn day() -> NaiveDate {
 
 /// Writes `techs` technicians and `count` located jobs on [`DAY`] straight
 /// into the store (thousands of POSTs would only slow the test down).
-fn bulk_day(app: &TestApp, techs: usize, count: usize) {
+pub(crate) fn bulk_day(app: &TestApp, techs: usize, count: usize) {
     let mut conn = app.pool.get().unwrap();
     let stamp = Stamp::now(Actor::parse("bulk").unwrap());
     write_transaction(&mut conn, |c| {

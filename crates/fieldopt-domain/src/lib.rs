@@ -37,6 +37,7 @@ mod enums;
 mod error;
 pub mod fixtures;
 mod model;
+pub mod patterns;
 mod values;
 
 pub use access::Actor;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::DomainError;
+use crate::{DomainError, patterns};
 
 /// Identifier of a technician (assigned by the store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,25 +38,11 @@ pub enum Lines {
     Multi,
 }
 
-/// Characters that show nothing: format controls, zero-width characters,
-/// fillers, variation selectors, tags. A name made only of these (and
-/// spaces) is refused.
-fn is_invisible(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(c,
-            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
-            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}')
-}
-
 /// Normalises `value` (Unicode NFC, so one text has one form and compares
-/// equal however it was typed) and checks it: no NUL (PostgreSQL cannot
-/// store it), no control characters (they corrupt logs and displays; `Multi`
-/// text may hold line breaks and tabs), at most `max` characters, and at
-/// least `min` visible ones.
+/// equal however it was typed) and checks it: `min..=max` characters as
+/// sent, no NUL (PostgreSQL cannot store it), and the shape of
+/// [`patterns::LINE`] (no control character, something visible) or, for
+/// `Multi` text, [`patterns::TEXT`] (line breaks and tabs allowed).
 pub fn normalize_text(
     value: &str,
     min: usize,
@@ -64,22 +50,27 @@ pub fn normalize_text(
     lines: Lines,
 ) -> Result<String, DomainError> {
     use unicode_normalization::UnicodeNormalization;
-    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\r' | '\t');
+    let chars = value.chars().count();
+    if chars < min || chars > max {
+        return Err(DomainError::invalid(format!(
+            "must be {min} to {max} characters long (got {chars})"
+        )));
+    }
     if value.contains('\0') {
         return Err(DomainError::invalid("must not contain NUL characters"));
     }
-    if value.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(DomainError::invalid("must not contain control characters"));
+    let shaped = match lines {
+        Lines::Single if min > 0 => patterns::LINE_RE.is_match(value),
+        Lines::Single => value.is_empty() || patterns::LINE_RE.is_match(value),
+        Lines::Multi => patterns::TEXT_RE.is_match(value),
+    };
+    if !shaped {
+        return Err(DomainError::invalid(match lines {
+            Lines::Single => "must show a visible character and hold no control characters",
+            Lines::Multi => "must not contain control characters other than line breaks and tabs",
+        }));
     }
-    let text: String = value.nfc().collect();
-    let chars = text.chars().count();
-    let visible = text.chars().filter(|&c| !is_invisible(c)).count();
-    if chars > max || visible < min {
-        return Err(DomainError::invalid(format!(
-            "must be {min} to {max} characters long, {min} at least visible (got {chars})"
-        )));
-    }
-    Ok(text)
+    Ok(value.nfc().collect())
 }
 
 /// Text as it is compared when searching without regard to case: NFC,
@@ -165,15 +156,16 @@ bounded_text!(
 );
 
 impl Email {
-    /// Like [`Email::parse`], and also requires an `@` between two non-empty parts.
+    /// Like [`Email::parse`], and also the shape of [`patterns::EMAIL`]:
+    /// a visible first character, an `@` with something after it.
     pub fn parse_address(value: impl Into<String>) -> Result<Self, DomainError> {
-        let email = Self::parse(value)?;
-        match email.0.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(email),
-            _ => Err(DomainError::invalid(
+        let value = value.into();
+        if !patterns::EMAIL_RE.is_match(&value) {
+            return Err(DomainError::invalid(
                 "must be an e-mail address like name@example.com",
-            )),
+            ));
         }
+        Self::parse(value)
     }
 }
 
@@ -188,10 +180,7 @@ impl Skill {
     /// Checks the token rules.
     pub fn parse(value: impl Into<String>) -> Result<Self, DomainError> {
         let value = value.into();
-        let valid_chars = value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if value.is_empty() || value.len() > Self::MAX_CHARS || !valid_chars {
+        if !patterns::SKILL_RE.is_match(&value) {
             return Err(DomainError::invalid(format!(
                 "{value:?} is not a skill (1 to 40 characters of a-z, 0-9, _ and -)"
             )));

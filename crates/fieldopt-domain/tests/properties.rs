@@ -135,3 +135,26 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The published patterns say exactly what the parsers accept.
+    #[test]
+    fn published_patterns_agree_with_the_parsers(text in "([0-9:\\-]|\\PC){0,12}", h in 0u32..30, m in 0u32..70) {
+        use fieldopt_domain::patterns::{CLOCK, SLOT, SKILL, matches};
+        prop_assert_eq!(matches(CLOCK, &text), ClockTime::parse(&text).is_ok(), "{:?}", text);
+        prop_assert_eq!(matches(SKILL, &text), Skill::parse(text.clone()).is_ok(), "{:?}", text);
+        let clock = format!("{h:02}:{m:02}");
+        prop_assert_eq!(matches(CLOCK, &clock), ClockTime::parse(&clock).is_ok(), "{}", clock);
+        let slot = format!("{clock}-{clock}");
+        // A slot of that shape parses unless its start is not before its end.
+        prop_assert!(!TimeWindow::parse_slot(&slot).is_ok());
+        prop_assert_eq!(matches(SLOT, &slot), ClockTime::parse(&clock).is_ok());
+        if matches(SLOT, &text) {
+            let (a, b) = text.split_once('-').unwrap();
+            let ordered = ClockTime::parse(a).unwrap() < ClockTime::parse(b).unwrap();
+            prop_assert_eq!(TimeWindow::parse_slot(&text).is_ok(), ordered);
+        } else {
+            prop_assert!(TimeWindow::parse_slot(&text).is_err(), "{:?}", text);
+        }
+    }
+}

@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::error::{PayloadError, QueryPayloadError};
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::NaiveDate;
+use fieldopt_domain::patterns;
 use fieldopt_store::Page;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -59,10 +60,40 @@ pub fn body_error(error: actix_web::Error) -> ApiError {
     }
 }
 
+/// Numbers that JSON writes with a fraction but that are whole (`2.0`)
+/// become integers, as JSON Schema counts them: a client that sends
+/// `"priority": 2.0` means 2.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            // Whole and within i64 (2^63 is the first float past the end):
+            // the conversion is exact.
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f)
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
 /// Parses JSON, reporting the path of the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))?;
+    // Every body is an object: serde would also take a struct as an array.
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "Invalid request body: expected a JSON object".to_string(),
+        ));
+    }
+    whole_numbers_as_integers(&mut value);
+    let value = serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -73,9 +104,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid(&path, strip_position(&inner))
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON body: {e}")))?;
     Ok(value)
 }
 
@@ -120,7 +148,7 @@ pub fn in_api_words(text: &str) -> String {
     text
 }
 
-/// Reads the body: `None` when it is empty (or only whitespace).
+/// Reads the body: `None` when it is empty (or only whitespace, or `null`).
 fn read_json<T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
@@ -129,7 +157,7 @@ fn read_json<T: DeserializeOwned + 'static>(
     let req = req.clone();
     async move {
         let bytes = read_body(&req, bytes).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(None);
         }
         parse_json(&bytes).map(Some)
@@ -182,8 +210,16 @@ pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::E
     ApiError::BadRequest(detail).into()
 }
 
-/// Error handler of `web::Path`: names the segment that is not an id.
+/// Error handler of `web::Path`: names the segment that is not an id — or,
+/// when the path is a more specific route that does not take this method
+/// (`PATCH /jobs/summary`), answers 405.
 pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(routes) = req.app_data::<web::Data<crate::middleware::RouteTable>>() {
+        let allowed = routes.allowed(req.path());
+        if !allowed.is_empty() && !allowed.contains(req.method()) {
+            return ApiError::MethodNotAllowed(allowed).into();
+        }
+    }
     let bad = req
         .match_info()
         .iter()
@@ -196,31 +232,16 @@ pub fn path_error(error: actix_web::error::PathError, req: &HttpRequest) -> acti
     .into()
 }
 
-/// Years a date may have: no dispatch day lies outside them, and both
-/// backends store and compare them alike.
-pub const DATE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
-
-/// Parses a date written exactly `YYYY-MM-DD` (digits only, no sign), in
-/// [`DATE_YEARS`].
+/// Parses a date written exactly `YYYY-MM-DD` with a year in 1900..=2999
+/// (the shape published as [`patterns::DATE`]) that exists.
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
-    let bytes = value.as_bytes();
-    let valid_shape = bytes.len() == 10
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            4 | 7 => *b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    valid_shape
+    patterns::matches(patterns::DATE, value)
         .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
         .flatten()
-        .filter(|date| DATE_YEARS.contains(&chrono::Datelike::year(date)))
         .ok_or_else(|| {
             ApiError::invalid(
                 field,
-                format!(
-                    "{value:?} is not a date (expected YYYY-MM-DD, years {}..={})",
-                    DATE_YEARS.start(),
-                    DATE_YEARS.end()
-                ),
+                format!("{value:?} is not a date (expected YYYY-MM-DD, years 1900..=2999)"),
             )
         })
 }

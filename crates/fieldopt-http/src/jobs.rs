@@ -634,7 +634,7 @@ pub async fn complete_job(
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
-    request_body(content = Option<ReasonBody>, description = "Optional reason"),
+    request_body(content = ReasonBody, description = "Optional: a reason, or no body at all"),
     responses(
         (status = 200, description = "Failed", body = JobResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
@@ -664,7 +664,7 @@ pub async fn fail_job(
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
-    request_body(content = Option<ReasonBody>, description = "Optional reason"),
+    request_body(content = ReasonBody, description = "Optional: a reason, or no body at all"),
     responses(
         (status = 200, description = "Cancelled", body = JobResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
@@ -205,6 +206,13 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                     .or_insert_with(|| problem_response_with(description, headers));
             };
             add("500", "Server fault; the detail never shows internals", &[]);
+            if has_body || operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add(
+                    "400",
+                    "A parameter or the body is malformed or out of range (the detail names it)",
+                    &[],
+                );
+            }
             add(
                 "503",
                 "The database is unavailable",
@@ -267,8 +275,14 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
     }
 }
 
-/// The OpenAPI document, built from the routes without a server.
+/// The OpenAPI document with the default limits, built from the routes
+/// without a server.
 pub fn openapi() -> openapi::OpenApi {
+    openapi_for(&ApiSettings::default())
+}
+
+/// The OpenAPI document stating the limits of `settings`.
+pub fn openapi_for(settings: &ApiSettings) -> openapi::OpenApi {
     let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
@@ -277,7 +291,9 @@ pub fn openapi() -> openapi::OpenApi {
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     add_common_responses(&mut doc);
-    doc
+    let mut json = serde_json::to_value(&doc).expect("the document serialises");
+    limits::apply(&mut json, settings.plan);
+    serde_json::from_value(json).expect("limits keep the document valid")
 }
 
 /// The rendered OpenAPI document, served as is.
@@ -309,7 +325,7 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let doc = openapi();
+    let doc = openapi_for(state.settings());
     let routes = middleware::RouteTable::from_openapi(&doc);
     let cors = cors(state.security().cors_origins());
     let rendered = OpenApiJson(doc.to_json().expect("the document serialises"));

@@ -294,14 +294,20 @@ impl RouteTable {
         path.trim_matches('/').split('/').collect()
     }
 
-    /// Methods allowed on `path`, empty when the path is unknown.
+    /// Methods allowed on `path`, empty when the path is unknown. Only the
+    /// most specific paths count: `/jobs/summary` is not `/jobs/{id}`.
     pub fn allowed(&self, path: &str) -> Vec<Method> {
         let segments = Self::split(path);
+        let best = self
+            .routes
+            .iter()
+            .filter_map(|r| r.matches(&segments))
+            .max();
         let mut allowed: Vec<Method> = Vec::new();
         for route in self
             .routes
             .iter()
-            .filter(|r| r.matches(&segments).is_some())
+            .filter(|r| best.is_some() && r.matches(&segments) == best)
         {
             for (method, _) in &route.operations {
                 if !allowed.contains(method) {

@@ -192,6 +192,11 @@ impl UpdateTechnician {
                 ));
             }
         };
+        let shift_start = field_opt("shift_start", self.shift_start, |s| ClockTime::parse(&s))?;
+        let shift_end = field_opt("shift_end", self.shift_end, |s| ClockTime::parse(&s))?;
+        if let (Some(start), Some(end)) = (shift_start, shift_end) {
+            field("shift_start", TimeWindow::new(start, end))?;
+        }
         Ok(TechnicianChanges {
             name: field_opt("name", self.name, PersonName::parse)?,
             phone: self
@@ -205,8 +210,8 @@ impl UpdateTechnician {
             skills: self.skills.map(|s| parse_skills("skills", s)).transpose()?,
             areas: self.areas.map(parse_areas).transpose()?,
             capacity: field_opt("capacity", self.capacity, Capacity::new)?,
-            shift_start: field_opt("shift_start", self.shift_start, |s| ClockTime::parse(&s))?,
-            shift_end: field_opt("shift_end", self.shift_end, |s| ClockTime::parse(&s))?,
+            shift_start,
+            shift_end,
             home,
         })
     }
@@ -391,6 +396,7 @@ async fn respond_with(
         (status = 200, description = "Updated", body = TechnicianResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A shift start or end alone would not be before the stored other half (change both together)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/technicians/{id}")]

@@ -337,8 +337,8 @@ pub fn create(
     find(conn, id)
 }
 
-/// Applies `changes`; a shift whose start would not be before its end is
-/// refused with [`StoreError::Invalid`].
+/// Applies `changes`; a shift whose start would not be before its end
+/// with the stored other half is a conflict (change both together).
 pub fn update(
     conn: &mut DbConn,
     id: TechnicianId,
@@ -350,13 +350,12 @@ pub fn update(
         changes.shift_start.unwrap_or(current.shift.start()),
         changes.shift_end.unwrap_or(current.shift.end()),
     )
-    .map_err(|e| StoreError::Invalid {
-        field: if changes.shift_start.is_some() {
-            "shift_start"
-        } else {
-            "shift_end"
-        },
-        message: e.to_string(),
+    .map_err(|_| {
+        StoreError::Conflict(format!(
+            "The shift would be {}-{}: its start must be before its end; change both together",
+            changes.shift_start.unwrap_or(current.shift.start()),
+            changes.shift_end.unwrap_or(current.shift.end()),
+        ))
     })?;
     let (shift_start, shift_end) = window_to_db(shift);
     let name = changes.name.as_ref().unwrap_or(&current.name);

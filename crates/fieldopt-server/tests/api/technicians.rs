@@ -119,8 +119,23 @@ async fn patch_status_location_and_delete(app: TestApp) {
     )
     .await;
     assert_eq!(cleared["phone"], json!(null));
+    // Half a shift that clashes with the stored other half conflicts with
+    // the state (409); both halves in one body that clash are a bad request.
     let detail = expect_problem(
         app.patch(&path, &json!({"shift_start": "19:00"})).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        detail.contains("19:00-18:30") && detail.contains("change both together"),
+        "{detail}"
+    );
+    let detail = expect_problem(
+        app.patch(
+            &path,
+            &json!({"shift_start": "19:00", "shift_end": "07:00"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
     )
     .await;

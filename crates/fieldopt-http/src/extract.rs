@@ -71,7 +71,7 @@ fn whole_numbers_as_integers(value: &mut serde_json::Value) {
             // the conversion is exact.
             if let Some(f) = n.as_f64()
                 && f.fract() == 0.0
-                && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f)
+                && (-(2f64.powi(63))..2f64.powi(63)).contains(&f)
             {
                 *value = Value::from(f as i64);
             }

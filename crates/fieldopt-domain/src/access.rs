@@ -116,6 +116,10 @@ macro_rules! operations {
 operations! {
     /// List technicians.
     ListTechnicians = "list_technicians",
+    /// List available technicians (the original's path).
+    ListAvailableTechnicians = "list_available_technicians",
+    /// Read a technician's workload (the original's path).
+    GetTechnicianWorkload = "get_technician_workload",
     /// Read one technician.
     GetTechnician = "get_technician",
     /// Create a technician.
@@ -130,6 +134,12 @@ operations! {
     UpdateTechnicianLocation = "update_technician_location",
     /// List jobs.
     ListJobs = "list_jobs",
+    /// List pending jobs (the original's path).
+    ListPendingJobs = "list_pending_jobs",
+    /// Search jobs (the original's path).
+    SearchJobs = "search_jobs",
+    /// Set a job's status (the original's path).
+    UpdateJobStatus = "update_job_status",
     /// Count jobs per status.
     GetJobSummary = "get_job_summary",
     /// Read one job.
@@ -192,15 +202,21 @@ impl fmt::Display for Operation {
 /// The table: how far `role` may perform `operation`.
 ///
 /// Admins and dispatchers may do everything. A technician reads its own
-/// technician record, its own jobs, their history and its assignments; sets
-/// its own status and location; starts, completes and fails its own jobs.
-/// Nothing else.
+/// technician record and workload, its own jobs, their history and its
+/// assignments; sets its own status and location; starts, completes and
+/// fails its own jobs (also through `update_job_status`, which refuses it
+/// any other status). Nothing else.
 pub const fn access(role: Role, operation: Operation) -> Access {
     use Operation as Op;
     match role {
         Role::Admin | Role::Dispatcher => Access::All,
         Role::Technician => match operation {
             Op::ListTechnicians
+            | Op::ListAvailableTechnicians
+            | Op::GetTechnicianWorkload
+            | Op::ListPendingJobs
+            | Op::SearchJobs
+            | Op::UpdateJobStatus
             | Op::GetTechnician
             | Op::UpdateTechnicianStatus
             | Op::UpdateTechnicianLocation
@@ -293,6 +309,11 @@ mod tests {
         use Operation as Op;
         &[
             (Op::ListTechnicians, All, All, Own),
+            (Op::ListAvailableTechnicians, All, All, Own),
+            (Op::GetTechnicianWorkload, All, All, Own),
+            (Op::ListPendingJobs, All, All, Own),
+            (Op::SearchJobs, All, All, Own),
+            (Op::UpdateJobStatus, All, All, Own),
             (Op::GetTechnician, All, All, Own),
             (Op::CreateTechnician, All, All, None),
             (Op::UpdateTechnician, All, All, None),

@@ -47,6 +47,6 @@ pub use error::DomainError;
 pub use model::{Assignment, Job, JobEvent, Technician, job_plan_changes, technician_plan_changes};
 pub use values::{
     Address, Area, AssignmentId, Capacity, ClockTime, CustomerName, DurationMinutes, Email,
-    GeoPoint, JobId, Lines, MAX_LIST_ITEMS, Notes, PersonName, Phone, Priority, Reason, Skill,
-    TechnicianId, TimeWindow, check_text, fold_case, normalize_text, parse_unique,
+    ExternalId, GeoPoint, JobId, Lines, MAX_LIST_ITEMS, Notes, PersonName, Phone, Priority, Reason,
+    Skill, TechnicianId, TimeWindow, check_text, fold_case, normalize_text, parse_unique,
 };

@@ -3,9 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
-    Actor, Address, Area, AssignmentId, Capacity, CustomerName, DurationMinutes, Email, GeoPoint,
-    JobEventKind, JobId, JobStatus, JobType, Notes, PersonName, Phone, Priority, Reason, Skill,
-    TechnicianId, TechnicianStatus, TimeWindow,
+    Actor, Address, Area, AssignmentId, Capacity, CustomerName, DurationMinutes, Email, ExternalId,
+    GeoPoint, JobEventKind, JobId, JobStatus, JobType, Notes, PersonName, Phone, Priority, Reason,
+    Skill, TechnicianId, TechnicianStatus, TimeWindow,
 };
 
 /// A person who does jobs.
@@ -33,6 +33,8 @@ pub struct Technician {
     pub home: Option<GeoPoint>,
     /// Last reported position.
     pub position: Option<GeoPoint>,
+    /// The integrator's own id, if any.
+    pub external_id: Option<ExternalId>,
     /// When the position was reported.
     pub location_updated_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -89,6 +91,8 @@ pub struct Job {
     pub area: Option<Area>,
     /// Free-form notes.
     pub notes: Option<Notes>,
+    /// The integrator's own id, if any.
+    pub external_id: Option<ExternalId>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

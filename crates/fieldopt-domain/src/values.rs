@@ -112,6 +112,13 @@ macro_rules! bounded_text {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// A value the store wrote, as it is: it was checked when it was
+            /// written, and rules that tightened since must not make old
+            /// records unreadable.
+            pub fn from_storage(value: String) -> Self {
+                Self(value)
+            }
         }
 
         impl fmt::Display for $name {
@@ -153,6 +160,11 @@ bounded_text!(
 bounded_text!(
     /// A management area (a region dispatchers divide work by), 1..=100 characters.
     Area, 1, 100
+);
+bounded_text!(
+    /// An integrator's own id of a record (a CRM's work order number, an HR
+    /// system's employee id), 1..=100 characters; unique among live records.
+    ExternalId, 1, 100
 );
 
 impl Email {

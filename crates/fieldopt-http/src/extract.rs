@@ -148,7 +148,7 @@ pub fn in_api_words(text: &str) -> String {
     text
 }
 
-/// Reads the body: `None` when it is empty (or only whitespace, or `null`).
+/// Reads the body: `None` when it is empty (or only whitespace).
 fn read_json<T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
@@ -157,7 +157,7 @@ fn read_json<T: DeserializeOwned + 'static>(
     let req = req.clone();
     async move {
         let bytes = read_body(&req, bytes).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
         parse_json(&bytes).map(Some)

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{
-    Address, Area, CustomerName, DurationMinutes, GeoPoint, Job, JobAction, JobEvent, JobId,
-    JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId, TimeWindow, can_do,
+    Address, Area, CustomerName, DurationMinutes, ExternalId, GeoPoint, Job, JobAction, JobEvent,
+    JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId, TimeWindow, can_do,
     parse_unique,
 };
 use fieldopt_store::jobs::{self, JobChanges, JobFilter, NewJob};
@@ -51,6 +51,8 @@ pub struct JobResponse {
     longitude: Option<f64>,
     area: Option<String>,
     notes: Option<String>,
+    /// The integrator's own id, if any.
+    external_id: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
@@ -79,6 +81,7 @@ impl From<Job> for JobResponse {
             longitude: job.location.map(GeoPoint::longitude),
             area: job.area.map(|a| a.to_string()),
             notes: job.notes.map(|n| n.to_string()),
+            external_id: job.external_id.map(|e| e.to_string()),
             created_at: job.created_at,
             updated_at: job.updated_at,
             started_at: job.started_at,
@@ -129,6 +132,8 @@ pub struct CreateJob {
     longitude: Option<f64>,
     area: Option<String>,
     notes: Option<String>,
+    /// The integrator's own id (1..=100 characters), unique among jobs.
+    external_id: Option<String>,
 }
 
 impl CreateJob {
@@ -157,6 +162,7 @@ impl CreateJob {
             )?,
             area: field_opt("area", self.area, Area::parse)?,
             notes: field_opt("notes", self.notes, Notes::parse)?,
+            external_id: field_opt("external_id", self.external_id, ExternalId::parse)?,
         })
     }
 }
@@ -203,6 +209,10 @@ pub struct UpdateJob {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     notes: Option<Option<String>>,
+    /// The integrator's own id, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    external_id: Option<Option<String>>,
     /// Only `in_progress`, `completed`, `failed` or `cancelled`, along the status machine.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
@@ -246,6 +256,10 @@ impl UpdateJob {
                 .notes
                 .map(|n| field_opt("notes", n, Notes::parse))
                 .transpose()?,
+            external_id: self
+                .external_id
+                .map(|e| field_opt("external_id", e, ExternalId::parse))
+                .transpose()?,
             status: self.status.map(Into::into),
         })
     }
@@ -285,6 +299,8 @@ pub struct JobListQuery {
     /// Scheduled on or before, `YYYY-MM-DD`.
     #[param(value_type = Option<String>, format = Date)]
     date_to: Option<String>,
+    /// The job with this external id.
+    external_id: Option<String>,
     /// 1..=5000, default 500.
     #[param(value_type = Option<i64>)]
     limit: Option<String>,
@@ -314,6 +330,9 @@ impl JobListQuery {
             customer,
             date_from: optional(&self.date_from, |v| parse_date("date_from", v))?,
             date_to: optional(&self.date_to, |v| parse_date("date_to", v))?,
+            external_id: optional(&self.external_id, |v| {
+                field("external_id", ExternalId::parse(v))
+            })?,
         })
     }
 }
@@ -402,24 +421,20 @@ pub struct CanDoResponse {
     reasons: Vec<String>,
 }
 
-/// List jobs.
-#[utoipa::path(
-    tag = "jobs",
-    params(JobListQuery),
-    responses(
-        (status = 200, description = "One page of jobs, by id", body = [JobResponse],
-            headers(("X-Total-Count" = i64, description = "Matching jobs before paging"))),
-        (status = 400, description = "Invalid filter or paging value", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/jobs")]
-pub async fn list_jobs(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<JobListQuery>,
+/// One page of jobs matching `query`, narrowed to the caller's scope;
+/// `status` overrides the query's (the `pending` alias).
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    operation: Operation,
+    query: &JobListQuery,
+    status: Option<JobStatus>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.scope(Operation::ListJobs)?;
+    let scope = caller.scope(operation)?;
     let mut filter = query.filter()?;
+    if status.is_some() {
+        filter.status = status;
+    }
     let page = page(&query.limit, &query.offset)?;
     if let Some(own) = scope.only_technician() {
         // A technician sees the jobs it holds; asking for another's is an
@@ -438,6 +453,119 @@ pub async fn list_jobs(
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", listed.total))
         .json(items))
+}
+
+/// List jobs.
+#[utoipa::path(
+    tag = "jobs",
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "One page of jobs, by id", body = [JobResponse],
+            headers(("X-Total-Count" = i64, description = "Matching jobs before paging"))),
+        (status = 400, description = "Invalid filter or paging value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/jobs")]
+pub async fn list_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<JobListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    list(&state, &caller, Operation::ListJobs, &query, None).await
+}
+
+/// Pending jobs (the original's path; `GET /jobs?status=pending`).
+#[utoipa::path(
+    tag = "jobs",
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "One page of pending jobs, by id", body = [JobResponse],
+            headers(("X-Total-Count" = i64, description = "Matching jobs before paging"))),
+    )
+)]
+#[get("/jobs/pending")]
+pub async fn list_pending_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<JobListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pending = Some(JobStatus::Pending);
+    list(&state, &caller, Operation::ListPendingJobs, &query, pending).await
+}
+
+/// Search jobs by date range, customer, technician, status, type and area
+/// (the original's path; the same filters as `GET /jobs`).
+#[utoipa::path(
+    tag = "jobs",
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "One page of matching jobs, by id", body = [JobResponse],
+            headers(("X-Total-Count" = i64, description = "Matching jobs before paging"))),
+    )
+)]
+#[get("/jobs/search/query")]
+pub async fn search_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<JobListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    list(&state, &caller, Operation::SearchJobs, &query, None).await
+}
+
+/// Body of `PATCH /jobs/{id}/status`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "completed"}))]
+pub struct UpdateJobStatus {
+    /// `in_progress`, `completed`, `failed` or `cancelled`, along the status machine.
+    status: JobStatusWire,
+    /// Kept in the history (failures and cancellations).
+    reason: Option<String>,
+}
+
+/// Set a job's status along the machine (the original's path; the same as
+/// the `start`, `complete`, `fail` and `cancel` actions).
+#[utoipa::path(
+    tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    request_body = UpdateJobStatus,
+    responses(
+        (status = 200, description = "The job in its new status", body = JobResponse),
+        (status = 404, description = "Job not found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The status machine does not allow it (`pending` and `assigned` go through `/assignments`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/jobs/{id}/status")]
+pub async fn update_job_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateJobStatus>,
+) -> Result<web::Json<JobResponse>, ApiError> {
+    let wanted: JobStatus = body.0.status.into();
+    let Some(action) = wanted.action_to_reach() else {
+        return Err(ApiError::Conflict(format!(
+            "Status {wanted} cannot be set directly; use the assignment endpoints"
+        )));
+    };
+    // A technician may start, complete and fail its own jobs, never cancel.
+    if action == JobAction::Cancel
+        && matches!(caller.scope(Operation::UpdateJobStatus)?, Scope::Own(_))
+    {
+        return Err(ApiError::Forbidden("Not allowed for this caller".into()));
+    }
+    let reason = body.0.reason.map(|reason| ReasonBody {
+        reason: Some(reason),
+    });
+    transition(
+        &state,
+        caller,
+        Operation::UpdateJobStatus,
+        id.into_inner(),
+        action,
+        reason,
+    )
+    .await
 }
 
 /// Count jobs per status.

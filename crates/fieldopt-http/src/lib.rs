@@ -93,17 +93,23 @@ impl utoipa::Modify for BearerAuth {
 }
 
 fn api_v1(cfg: &mut ServiceConfig<'_>) {
+    // Literal paths before the `{id}` paths that would also match them.
     cfg.service(technicians::list_technicians)
+        .service(technicians::list_available_technicians)
         .service(technicians::create_technician)
         .service(technicians::get_technician)
+        .service(technicians::get_technician_workload)
         .service(technicians::update_technician)
         .service(technicians::delete_technician)
         .service(technicians::update_technician_status)
         .service(technicians::update_technician_location)
         .service(jobs::list_jobs)
+        .service(jobs::list_pending_jobs)
+        .service(jobs::search_jobs)
         .service(jobs::create_job)
         .service(jobs::get_job_summary)
         .service(jobs::get_job)
+        .service(jobs::update_job_status)
         .service(jobs::update_job)
         .service(jobs::delete_job)
         .service(jobs::start_job)
@@ -127,6 +133,7 @@ fn api_v1(cfg: &mut ServiceConfig<'_>) {
 
 fn operations(cfg: &mut ServiceConfig<'_>) {
     cfg.service(ops::get_health)
+        .service(ops::get_health_check)
         .service(ops::get_readiness)
         .service(ops::get_metrics);
 }
@@ -175,7 +182,23 @@ const RATE_LIMIT_HEADERS: [(&str, &str); 3] = [
 
 /// Operations served without a caller: probes and metrics (the OpenAPI
 /// document and Swagger UI are served outside the document's paths).
-pub const OPEN_OPERATIONS: [&str; 3] = ["get_health", "get_readiness", "get_metrics"];
+pub const OPEN_OPERATIONS: [&str; 4] = [
+    "get_health",
+    "get_health_check",
+    "get_readiness",
+    "get_metrics",
+];
+
+/// The original FieldOpt's later paths, served as thin aliases and marked
+/// deprecated: new clients use what they alias.
+const DEPRECATED_OPERATIONS: [&str; 6] = [
+    "get_health_check",
+    "list_available_technicians",
+    "get_technician_workload",
+    "list_pending_jobs",
+    "search_jobs",
+    "update_job_status",
+];
 
 /// Adds what every operation shares — the error responses it can give and
 /// its security — so each handler declares only its own.
@@ -193,7 +216,13 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
             let Some(operation) = operation else { continue };
             let id = operation.operation_id.clone().unwrap_or_default();
             let open = OPEN_OPERATIONS.contains(&id.as_str());
-            let probe = matches!(id.as_str(), "get_health" | "get_readiness");
+            let probe = matches!(
+                id.as_str(),
+                "get_health" | "get_health_check" | "get_readiness"
+            );
+            if DEPRECATED_OPERATIONS.contains(&id.as_str()) {
+                operation.deprecated = Some(openapi::Deprecated::True);
+            }
             operation.security = Some(if open {
                 Vec::new()
             } else {

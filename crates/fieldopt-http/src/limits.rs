@@ -5,7 +5,8 @@
 //! document allows and expect it accepted).
 
 use fieldopt_domain::{
-    Address, Area, CustomerName, Email, MAX_LIST_ITEMS, Notes, PersonName, Phone, Reason, patterns,
+    Address, Area, CustomerName, Email, ExternalId, MAX_LIST_ITEMS, Notes, PersonName, Phone,
+    Reason, patterns,
 };
 use serde_json::{Map, Value, json};
 
@@ -163,6 +164,11 @@ fn body_limits(plan: PlanLimits) -> Vec<(&'static str, &'static str, Limit)> {
             (schema, "shift_end", clock("17:00")),
             (schema, "home_latitude", Limit::Number(-90.0, 90.0)),
             (schema, "home_longitude", Limit::Number(-180.0, 180.0)),
+            (
+                schema,
+                "external_id",
+                line((ExternalId::MIN_CHARS, ExternalId::MAX_CHARS)),
+            ),
         ]);
     }
     table.extend([
@@ -206,10 +212,16 @@ fn body_limits(plan: PlanLimits) -> Vec<(&'static str, &'static str, Limit)> {
             (schema, "longitude", Limit::Number(-180.0, 180.0)),
             (schema, "area", line((Area::MIN_CHARS, Area::MAX_CHARS))),
             (schema, "notes", Limit::Text(Notes::MAX_CHARS)),
+            (
+                schema,
+                "external_id",
+                line((ExternalId::MIN_CHARS, ExternalId::MAX_CHARS)),
+            ),
         ]);
     }
     table.extend([
         ("ReasonBody", "reason", Limit::Text(Reason::MAX_CHARS)),
+        ("UpdateJobStatus", "reason", Limit::Text(Reason::MAX_CHARS)),
         ("CreateAssignment", "job_id", id()),
         ("CreateAssignment", "technician_id", id()),
         (
@@ -274,6 +286,7 @@ fn parameter_limit(name: &str, location: &str) -> Option<Limit> {
         ("skill", "query") => Limit::Pattern(patterns::SKILL, None),
         ("area", "query") => line((Area::MIN_CHARS, Area::MAX_CHARS)),
         ("customer", "query") => line((CustomerName::MIN_CHARS, CustomerName::MAX_CHARS)),
+        ("external_id", "query") => line((ExternalId::MIN_CHARS, ExternalId::MAX_CHARS)),
         ("Idempotency-Key", "header") => Limit::Pattern(patterns::IDEMPOTENCY_KEY, None),
         _ => return None,
     })

@@ -21,7 +21,21 @@ pub struct HealthResponse {
 )]
 #[get("/healthz")]
 pub async fn get_health() -> web::Json<HealthResponse> {
+    alive()
+}
+
+fn alive() -> web::Json<HealthResponse> {
     web::Json(HealthResponse { status: "ok" })
+}
+
+/// Liveness under the original's path (`/health`); the same as `/healthz`.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The process runs", body = HealthResponse))
+)]
+#[get("/health")]
+pub async fn get_health_check() -> web::Json<HealthResponse> {
+    alive()
 }
 
 /// Readiness: 200 when the database answers, 503 otherwise.

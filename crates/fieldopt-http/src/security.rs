@@ -29,7 +29,7 @@ use crate::rate_limit::{Allowance, ClientKey, ClientRateLimiter, RateLimitSettin
 use crate::state::AppState;
 
 /// Paths never authenticated nor limited: orchestrators probe them.
-const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+const PROBES: [&str; 3] = ["/healthz", "/health", "/readyz"];
 
 /// The edge's configuration.
 #[derive(Debug, Clone, Default)]

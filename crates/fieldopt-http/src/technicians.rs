@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician, TechnicianId,
-    TimeWindow, parse_unique,
+    Area, Capacity, ClockTime, Email, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,
+    TechnicianId, TimeWindow, parse_unique,
 };
 use fieldopt_store::technicians::{
     self, NewTechnician, TechnicianChanges, TechnicianFilter, TechnicianWithLoad,
@@ -49,6 +49,8 @@ pub struct TechnicianResponse {
     latitude: Option<f64>,
     longitude: Option<f64>,
     location_updated_at: Option<DateTime<Utc>>,
+    /// The integrator's own id, if any.
+    external_id: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -73,6 +75,7 @@ impl From<TechnicianWithLoad> for TechnicianResponse {
             latitude: t.position.map(GeoPoint::latitude),
             longitude: t.position.map(GeoPoint::longitude),
             location_updated_at: t.location_updated_at,
+            external_id: t.external_id.map(|e| e.to_string()),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -105,6 +108,9 @@ pub struct CreateTechnician {
     shift_end: Option<String>,
     home_latitude: Option<f64>,
     home_longitude: Option<f64>,
+    /// The integrator's own id (1..=100 characters), unique among live
+    /// technicians.
+    external_id: Option<String>,
 }
 
 fn parse_skills(name: &str, skills: Vec<String>) -> Result<Vec<Skill>, ApiError> {
@@ -133,6 +139,7 @@ impl CreateTechnician {
                 .map_or(fieldopt_domain::TechnicianStatus::Available, Into::into),
             phone: field_opt("phone", self.phone, Phone::parse)?,
             email: field_opt("email", self.email, Email::parse_address)?,
+            external_id: field_opt("external_id", self.external_id, ExternalId::parse)?,
             skills: parse_skills("skills", self.skills.unwrap_or_default())?,
             areas: parse_areas(self.areas.unwrap_or_default())?,
             capacity: field_opt("capacity", self.capacity, Capacity::new)?.unwrap_or_default(),
@@ -178,6 +185,10 @@ pub struct UpdateTechnician {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f64>)]
     home_longitude: Option<Option<f64>>,
+    /// The integrator's own id, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    external_id: Option<Option<String>>,
 }
 
 impl UpdateTechnician {
@@ -213,6 +224,10 @@ impl UpdateTechnician {
             shift_start,
             shift_end,
             home,
+            external_id: self
+                .external_id
+                .map(|e| field_opt("external_id", e, ExternalId::parse))
+                .transpose()?,
         })
     }
 }
@@ -246,6 +261,8 @@ pub struct TechnicianListQuery {
     skill: Option<String>,
     /// Only technicians covering this area (those with no areas cover all).
     area: Option<String>,
+    /// Only the technician with this external id.
+    external_id: Option<String>,
     /// Workload date `YYYY-MM-DD`, default today (UTC).
     #[param(value_type = Option<String>, format = Date)]
     date: Option<String>,
@@ -273,6 +290,39 @@ impl WorkloadDateQuery {
     }
 }
 
+/// One page of technicians matching `query`, narrowed to the caller's
+/// scope; `status` overrides the query's (the `available` alias).
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    operation: Operation,
+    query: &TechnicianListQuery,
+    status: Option<fieldopt_domain::TechnicianStatus>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = caller.scope(operation)?;
+    let filter = TechnicianFilter {
+        only: scope.only_technician(),
+        status: match status {
+            Some(status) => Some(status),
+            None => optional(&query.status, |v| field("status", v.parse()))?,
+        },
+        skill: optional(&query.skill, |v| field("skill", Skill::parse(v)))?,
+        area: optional(&query.area, |v| field("area", Area::parse(v)))?,
+        external_id: optional(&query.external_id, |v| {
+            field("external_id", ExternalId::parse(v))
+        })?,
+    };
+    let date = optional(&query.date, |v| parse_date("date", v))?.unwrap_or_else(today);
+    let page = page(&query.limit, &query.offset)?;
+    let listed = state
+        .read(move |conn| technicians::list(conn, &filter, date, page))
+        .await?;
+    let items: Vec<TechnicianResponse> = listed.items.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", listed.total))
+        .json(items))
+}
+
 /// List technicians.
 #[utoipa::path(
     tag = "technicians",
@@ -289,22 +339,85 @@ pub async fn list_technicians(
     caller: Caller,
     query: web::Query<TechnicianListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.scope(Operation::ListTechnicians)?;
-    let filter = TechnicianFilter {
-        only: scope.only_technician(),
-        status: optional(&query.status, |v| field("status", v.parse()))?,
-        skill: optional(&query.skill, |v| field("skill", Skill::parse(v)))?,
-        area: optional(&query.area, |v| field("area", Area::parse(v)))?,
-    };
-    let date = optional(&query.date, |v| parse_date("date", v))?.unwrap_or_else(today);
-    let page = page(&query.limit, &query.offset)?;
-    let listed = state
-        .read(move |conn| technicians::list(conn, &filter, date, page))
+    list(&state, &caller, Operation::ListTechnicians, &query, None).await
+}
+
+/// Technicians whose status is `available` (the original's path; the same
+/// as `GET /technicians?status=available`).
+#[utoipa::path(
+    tag = "technicians",
+    params(TechnicianListQuery),
+    responses(
+        (status = 200, description = "One page of available technicians, by id", body = [TechnicianResponse],
+            headers(("X-Total-Count" = i64, description = "Matching technicians before paging"))),
+    )
+)]
+#[get("/technicians/available")]
+pub async fn list_available_technicians(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<TechnicianListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let available = Some(fieldopt_domain::TechnicianStatus::Available);
+    list(
+        &state,
+        &caller,
+        Operation::ListAvailableTechnicians,
+        &query,
+        available,
+    )
+    .await
+}
+
+/// A technician's workload on a day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Workload, example = json!({
+    "technician_id": 1, "date": "2026-04-15", "current_workload": 2, "capacity": 4,
+    "remaining_capacity": 2
+}))]
+pub struct WorkloadResponse {
+    technician_id: i64,
+    /// The workload date.
+    date: chrono::NaiveDate,
+    /// Active jobs that day.
+    current_workload: u32,
+    capacity: u32,
+    /// Jobs it can still take that day (0 when at or over capacity).
+    remaining_capacity: u32,
+}
+
+/// A technician's workload (the original's path).
+#[utoipa::path(
+    tag = "technicians",
+    params(("id" = i64, Path, description = "Technician id"), WorkloadDateQuery),
+    responses(
+        (status = 200, description = "The workload on the date", body = WorkloadResponse),
+        (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/technicians/{id}/workload")]
+pub async fn get_technician_workload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<WorkloadDateQuery>,
+) -> Result<web::Json<WorkloadResponse>, ApiError> {
+    let id = TechnicianId(id.into_inner());
+    caller
+        .scope(Operation::GetTechnicianWorkload)?
+        .check_technician(id)?;
+    let date = query.date()?;
+    let found = state
+        .read(move |conn| technicians::find_with_load(conn, id, date))
         .await?;
-    let items: Vec<TechnicianResponse> = listed.items.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Total-Count", listed.total))
-        .json(items))
+    let capacity = found.technician.capacity.get();
+    Ok(web::Json(WorkloadResponse {
+        technician_id: id.0,
+        date,
+        current_workload: found.current_workload,
+        capacity,
+        remaining_capacity: capacity.saturating_sub(found.current_workload),
+    }))
 }
 
 /// Get one technician.

@@ -6,8 +6,8 @@
 use anyhow::{Context, bail};
 use chrono::{Days, NaiveDate};
 use fieldopt_domain::{
-    Actor, Address, Area, Capacity, CustomerName, DurationMinutes, GeoPoint, JobType, PersonName,
-    Phone, Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
+    Actor, Address, Area, Capacity, CustomerName, DurationMinutes, ExternalId, GeoPoint, JobType,
+    PersonName, Phone, Priority, Skill, TechnicianStatus, TimeWindow, parse_unique,
 };
 use fieldopt_engine::random::SplitMix64;
 use fieldopt_store::jobs::{self, NewJob};
@@ -163,6 +163,7 @@ fn demo_technician(dice: &mut Dice, index: usize) -> anyhow::Result<NewTechnicia
         capacity: Capacity::new(3 + dice.below(6) as i64)?,
         shift: TimeWindow::parse_slot(dice.pick::<&str>(&SHIFTS))?,
         home: Some(point_near(dice, home_area)),
+        external_id: Some(ExternalId::parse(format!("EMP-{:04}", 1001 + index))?),
     })
 }
 
@@ -196,6 +197,7 @@ fn demo_job(dice: &mut Dice, index: usize, date: NaiveDate) -> anyhow::Result<Ne
         location: Some(point_near(dice, area)),
         area: Some(Area::parse(AREAS[area].0)?),
         notes: None,
+        external_id: Some(ExternalId::parse(format!("WO-{date}-{:04}", index + 1))?),
     })
 }
 

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Address, Area, CustomerName, DurationMinutes, GeoPoint, Job, JobAction, JobEventKind, JobId,
-    JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId, TimeWindow,
+    Address, Area, CustomerName, DurationMinutes, ExternalId, GeoPoint, Job, JobAction,
+    JobEventKind, JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId,
+    TimeWindow,
 };
 
 use crate::assignments::{self, end_live_assignment};
 use crate::convert::{
-    from_db_opt_time, from_db_time, int_to_db, opt_window_from_db, parse_opt, point_from_db,
-    point_to_db, to_db_time, window_to_db,
+    from_db_opt_time, from_db_time, int_to_db, opt_window_from_db, point_from_db, point_to_db,
+    to_db_time, window_to_db,
 };
 use crate::events::{self, NewEvent};
 use crate::schema::{job_skills, jobs};
@@ -42,6 +43,7 @@ struct JobRow {
     updated_at: NaiveDateTime,
     started_at: Option<NaiveDateTime>,
     completed_at: Option<NaiveDateTime>,
+    external_id: Option<String>,
 }
 
 impl JobRow {
@@ -54,8 +56,8 @@ impl JobRow {
         Ok(Job {
             id: JobId(self.id),
             job_type: self.job_type.parse()?,
-            customer: CustomerName::parse(self.customer)?,
-            address: Address::parse(self.address)?,
+            customer: CustomerName::from_storage(self.customer),
+            address: Address::from_storage(self.address),
             skills_required,
             status: self.status.parse()?,
             scheduled_date: self.scheduled_date,
@@ -64,8 +66,9 @@ impl JobRow {
             priority: Priority::new(self.priority.into())?,
             duration: DurationMinutes::new(self.duration_minutes.into())?,
             location: point_from_db(self.latitude, self.longitude)?,
-            area: parse_opt(self.area, Area::parse)?,
-            notes: parse_opt(self.notes, Notes::parse)?,
+            area: self.area.map(Area::from_storage),
+            notes: self.notes.map(Notes::from_storage),
+            external_id: self.external_id.map(ExternalId::from_storage),
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
             started_at: from_db_opt_time(self.started_at),
@@ -99,6 +102,8 @@ pub struct NewJob {
     pub area: Option<Area>,
     /// Notes.
     pub notes: Option<Notes>,
+    /// The integrator's own id.
+    pub external_id: Option<ExternalId>,
 }
 
 /// A partial update; `None` leaves a field as it is, `Some(None)` clears it.
@@ -126,6 +131,8 @@ pub struct JobChanges {
     pub area: Option<Option<Area>>,
     /// Notes.
     pub notes: Option<Option<Notes>>,
+    /// The integrator's own id.
+    pub external_id: Option<Option<ExternalId>>,
     /// A status to move to along the machine (start, complete, fail, cancel).
     pub status: Option<JobStatus>,
 }
@@ -149,6 +156,8 @@ pub struct JobFilter {
     pub date_from: Option<NaiveDate>,
     /// Scheduled on or before.
     pub date_to: Option<NaiveDate>,
+    /// With this external id.
+    pub external_id: Option<ExternalId>,
 }
 
 /// Jobs per status.
@@ -296,6 +305,9 @@ pub fn list(conn: &mut DbConn, filter: &JobFilter, page: Page) -> StoreResult<Pa
             if let Some(to) = filter.date_to {
                 query = query.filter(jobs::scheduled_date.le(to));
             }
+            if let Some(external) = &filter.external_id {
+                query = query.filter(jobs::external_id.eq(external.as_str().to_string()));
+            }
             query
         };
         let rows: Vec<_> = filtered()
@@ -328,8 +340,32 @@ fn replace_skills(conn: &mut DbConn, id: JobId, skills: &[Skill]) -> StoreResult
     Ok(())
 }
 
+/// 409 when another job than `except` has `external_id` (the unique index
+/// also refuses it, for racing writers).
+fn check_external_id_free(
+    conn: &mut DbConn,
+    external_id: &ExternalId,
+    except: Option<JobId>,
+) -> StoreResult<()> {
+    let holder: Option<i64> = on_backend!(conn, c => jobs::table
+        .filter(jobs::external_id.eq(external_id.as_str()))
+        .select(jobs::id)
+        .first(c)
+        .optional()?);
+    match holder {
+        Some(id) if Some(JobId(id)) != except => Err(StoreError::Conflict(format!(
+            "Job {id} already has external_id {:?}",
+            external_id.as_str()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Creates a pending job and records its creation.
 pub fn create(conn: &mut DbConn, new: &NewJob, stamp: &Stamp) -> StoreResult<Job> {
+    if let Some(external_id) = &new.external_id {
+        check_external_id_free(conn, external_id, None)?;
+    }
     let (slot_start, slot_end) = new.time_slot.map(window_to_db).unzip();
     let (latitude, longitude) = point_to_db(new.location);
     let at = to_db_time(stamp.at);
@@ -349,6 +385,7 @@ pub fn create(conn: &mut DbConn, new: &NewJob, stamp: &Stamp) -> StoreResult<Job
             jobs::longitude.eq(longitude),
             jobs::area.eq(new.area.as_ref().map(Area::as_str)),
             jobs::notes.eq(new.notes.as_ref().map(Notes::as_str)),
+            jobs::external_id.eq(new.external_id.as_ref().map(ExternalId::as_str)),
             jobs::created_at.eq(at),
             jobs::updated_at.eq(at),
         ))
@@ -422,6 +459,10 @@ pub fn update(
     let (latitude, longitude) = point_to_db(changes.location.unwrap_or(current.location));
     let area = changes.area.as_ref().unwrap_or(&current.area);
     let notes = changes.notes.as_ref().unwrap_or(&current.notes);
+    let external_id = changes.external_id.as_ref().unwrap_or(&current.external_id);
+    if let Some(Some(wanted)) = &changes.external_id {
+        check_external_id_free(conn, wanted, Some(id))?;
+    }
     on_backend!(conn, c => diesel::update(jobs::table.filter(jobs::id.eq(id.0)))
         .set((
             jobs::job_type.eq(changes.job_type.unwrap_or(current.job_type).as_str()),
@@ -439,6 +480,7 @@ pub fn update(
             jobs::longitude.eq(longitude),
             jobs::area.eq(area.as_ref().map(Area::as_str)),
             jobs::notes.eq(notes.as_ref().map(Notes::as_str)),
+            jobs::external_id.eq(external_id.as_ref().map(ExternalId::as_str)),
             jobs::updated_at.eq(to_db_time(stamp.at)),
         ))
         .execute(c)?);

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, GeoPoint, PersonName, Phone, Skill, Technician, TechnicianId,
-    TechnicianStatus, TimeWindow,
+    Area, Capacity, ClockTime, Email, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,
+    TechnicianId, TechnicianStatus, TimeWindow,
 };
 
 use crate::convert::{
-    count_to_u32, from_db_opt_time, from_db_time, parse_opt, point_from_db, point_to_db,
-    to_db_time, window_from_db, window_to_db,
+    count_to_u32, from_db_opt_time, from_db_time, point_from_db, point_to_db, to_db_time,
+    window_from_db, window_to_db,
 };
 use crate::schema::{technician_areas, technician_day_loads, technician_skills, technicians};
 use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, workload};
@@ -34,6 +34,7 @@ struct TechnicianRow {
     location_updated_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    external_id: Option<String>,
 }
 
 impl TechnicianRow {
@@ -45,21 +46,22 @@ impl TechnicianRow {
         skills.sort();
         let mut areas = areas
             .into_iter()
-            .map(Area::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(Area::from_storage)
+            .collect::<Vec<_>>();
         areas.sort();
         Ok(Technician {
             id: TechnicianId(self.id),
-            name: PersonName::parse(self.name)?,
+            name: PersonName::from_storage(self.name),
             status: self.status.parse()?,
-            phone: parse_opt(self.phone, Phone::parse)?,
-            email: parse_opt(self.email, Email::parse)?,
+            phone: self.phone.map(Phone::from_storage),
+            email: self.email.map(Email::from_storage),
             skills,
             areas,
             capacity: Capacity::new(self.capacity.into())?,
             shift: window_from_db(self.shift_start, self.shift_end)?,
             home: point_from_db(self.home_latitude, self.home_longitude)?,
             position: point_from_db(self.latitude, self.longitude)?,
+            external_id: self.external_id.map(ExternalId::from_storage),
             location_updated_at: from_db_opt_time(self.location_updated_at),
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
@@ -97,6 +99,8 @@ pub struct NewTechnician {
     pub shift: TimeWindow,
     /// Home position.
     pub home: Option<GeoPoint>,
+    /// The integrator's own id.
+    pub external_id: Option<ExternalId>,
 }
 
 /// A partial update; `None` leaves a field as it is.
@@ -120,6 +124,8 @@ pub struct TechnicianChanges {
     pub shift_end: Option<ClockTime>,
     /// New home (`Some(None)` clears it).
     pub home: Option<Option<GeoPoint>>,
+    /// New external id (`Some(None)` clears it).
+    pub external_id: Option<Option<ExternalId>>,
 }
 
 /// Filters of the technician list.
@@ -133,6 +139,8 @@ pub struct TechnicianFilter {
     pub skill: Option<Skill>,
     /// Only technicians covering this area (including those with no areas).
     pub area: Option<Area>,
+    /// Only the technician with this external id.
+    pub external_id: Option<ExternalId>,
 }
 
 fn load_many(conn: &mut DbConn, rows: Vec<TechnicianRow>) -> StoreResult<Vec<Technician>> {
@@ -218,6 +226,9 @@ pub fn list(
                 .into_boxed();
             if let Some(only) = filter.only {
                 query = query.filter(technicians::id.eq(only.0));
+            }
+            if let Some(external) = &filter.external_id {
+                query = query.filter(technicians::external_id.eq(external.as_str().to_string()));
             }
             if let Some(status) = filter.status {
                 query = query.filter(technicians::status.eq(status.as_str()));
@@ -313,6 +324,9 @@ pub fn create(
     new: &NewTechnician,
     now: DateTime<Utc>,
 ) -> StoreResult<Technician> {
+    if let Some(external_id) = &new.external_id {
+        check_external_id_free(conn, external_id, None)?;
+    }
     let (shift_start, shift_end) = window_to_db(new.shift);
     let (home_latitude, home_longitude) = point_to_db(new.home);
     let at = to_db_time(now);
@@ -327,6 +341,7 @@ pub fn create(
             technicians::shift_end.eq(shift_end),
             technicians::home_latitude.eq(home_latitude),
             technicians::home_longitude.eq(home_longitude),
+            technicians::external_id.eq(new.external_id.as_ref().map(ExternalId::as_str)),
             technicians::created_at.eq(at),
             technicians::updated_at.eq(at),
         ))
@@ -363,6 +378,10 @@ pub fn update(
     let email = changes.email.as_ref().unwrap_or(&current.email);
     let capacity = changes.capacity.unwrap_or(current.capacity);
     let (home_latitude, home_longitude) = point_to_db(changes.home.unwrap_or(current.home));
+    let external_id = changes.external_id.as_ref().unwrap_or(&current.external_id);
+    if let Some(Some(wanted)) = &changes.external_id {
+        check_external_id_free(conn, wanted, Some(id))?;
+    }
     on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
         .set((
             technicians::name.eq(name.as_str()),
@@ -373,6 +392,7 @@ pub fn update(
             technicians::shift_end.eq(shift_end),
             technicians::home_latitude.eq(home_latitude),
             technicians::home_longitude.eq(home_longitude),
+            technicians::external_id.eq(external_id.as_ref().map(ExternalId::as_str)),
             technicians::updated_at.eq(to_db_time(now)),
         ))
         .execute(c)?);
@@ -432,6 +452,28 @@ pub fn set_location(
         return Err(StoreError::NotFound(Entity::Technician));
     }
     find(conn, id)
+}
+
+/// 409 when a live technician other than `except` has `external_id` (the
+/// unique index also refuses it, for racing writers).
+fn check_external_id_free(
+    conn: &mut DbConn,
+    external_id: &ExternalId,
+    except: Option<TechnicianId>,
+) -> StoreResult<()> {
+    let holder: Option<i64> = on_backend!(conn, c => technicians::table
+        .filter(technicians::external_id.eq(external_id.as_str()))
+        .filter(technicians::deleted_at.is_null())
+        .select(technicians::id)
+        .first(c)
+        .optional()?);
+    match holder {
+        Some(id) if Some(TechnicianId(id)) != except => Err(StoreError::Conflict(format!(
+            "Technician {id} already has external_id {:?}",
+            external_id.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Locks the live technicians `ids`, in ascending order (the lock order of

@@ -94,6 +94,7 @@ fn new_technician(capacity: i64) -> NewTechnician {
         capacity: Capacity::new(capacity).unwrap(),
         shift: Technician::default_shift(),
         home: None,
+        external_id: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn new_job(date: NaiveDate) -> NewJob {
         location: None,
         area: None,
         notes: None,
+        external_id: None,
     }
 }
 

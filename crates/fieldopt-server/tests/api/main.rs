@@ -7,6 +7,7 @@ mod tokens;
 mod assignments;
 mod auth;
 mod browser;
+mod compat;
 mod concurrency;
 mod errors;
 mod hostile;

@@ -46,6 +46,7 @@ pub(crate) fn bulk_day(app: &TestApp, techs: usize, count: usize) {
                 areas: Vec::new(),
                 capacity: Capacity::new(8).unwrap(),
                 shift: Technician::default_shift(),
+                external_id: None,
                 home: GeoPoint::new(
                     40.6 + (t % 17) as f64 * 0.02,
                     -74.1 + (t % 13) as f64 * 0.03,
@@ -71,6 +72,7 @@ pub(crate) fn bulk_day(app: &TestApp, techs: usize, count: usize) {
                 .ok(),
                 area: None,
                 notes: None,
+                external_id: None,
             };
             jobs::create(c, &new, &stamp)?;
         }

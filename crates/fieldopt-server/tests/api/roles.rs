@@ -103,6 +103,7 @@ fn body(operation: Operation, world: &World, tech: i64, job: i64) -> Option<Valu
         Op::UpdateTechnicianLocation => json!({"latitude": 40.7, "longitude": -74.0}),
         Op::CreateJob => json!({"type": "install", "customer": "C", "address": "A"}),
         Op::UpdateJob => json!({"notes": "call first"}),
+        Op::UpdateJobStatus => json!({"status": "in_progress"}),
         Op::FailJob | Op::CancelJob => json!({"reason": "no access"}),
         Op::CreateAssignment => {
             json!({"job_id": world.pending_job, "technician_id": tech, "force": true})
@@ -334,6 +335,23 @@ async fn technicians_see_only_their_own_records() {
     let start = format!("/api/v1/jobs/{}/start", world.own_job);
     let response = call(&app, &me, Method::POST, &start, None).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Through the original's status path a technician may work its own
+    // job, but never cancel it.
+    let status = format!("/api/v1/jobs/{}/status", world.other_job);
+    let other_tech = hs256(
+        SECRET,
+        &claims("technician", "tech-two", Some(world.other_tech)),
+    );
+    let cancel = json!({"status": "cancelled"});
+    let response = call(&app, &other_tech, Method::PATCH, &status, Some(&cancel)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let start = json!({"status": "in_progress"});
+    let response = call(&app, &other_tech, Method::PATCH, &status, Some(&start)).await;
+    assert_eq!(
+        expect_json(response, StatusCode::OK).await["status"],
+        "in_progress"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

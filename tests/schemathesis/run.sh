@@ -48,7 +48,7 @@ SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run \
     --mode all \
     --seed 1 \
     --max-examples "$examples" \
-    --workers 2 \
+    --workers 1 \
     --no-color \
     --header "Authorization: Bearer $token" || status=$?
 if grep -q "panicked" "$workdir/server.log"; then

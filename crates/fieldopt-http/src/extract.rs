@@ -310,3 +310,30 @@ where
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
 }
+
+/// The query of a list path whose status is fixed by the path itself (the
+/// original's `/jobs/pending`, `/technicians/available`): the list's other
+/// filters, documented without `status`; a `status` sent anyway is refused
+/// by the handler rather than silently overridden.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct FixedStatus<Q>(pub Q);
+
+impl<Q: utoipa::IntoParams> utoipa::IntoParams for FixedStatus<Q> {
+    fn into_params(
+        parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        Q::into_params(parameter_in)
+            .into_iter()
+            .filter(|parameter| parameter.name != "status")
+            .collect()
+    }
+}
+
+/// The refusal of a `status` filter on a path that fixes it.
+pub fn status_fixed_by_path(fixed: &str, list: &str) -> ApiError {
+    ApiError::invalid(
+        "status",
+        format!("this path lists only {fixed} records; filter by status on {list}"),
+    )
+}

@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, Problem};
 use crate::extract::{
-    JsonBody, OptionalJsonBody, not_null, nullable, optional, page, parse_date, parse_int,
+    FixedStatus, JsonBody, OptionalJsonBody, not_null, nullable, optional, page, parse_date,
+    parse_int, status_fixed_by_path,
 };
 use crate::state::{AppState, today};
 use crate::wire::{JobEventKindWire, JobStatusWire, JobTypeWire, field, field_opt};
@@ -477,7 +478,7 @@ pub async fn list_jobs(
 /// Pending jobs (the original's path; `GET /jobs?status=pending`).
 #[utoipa::path(
     tag = "jobs",
-    params(JobListQuery),
+    params(FixedStatus<JobListQuery>),
     responses(
         (status = 200, description = "One page of pending jobs, by id", body = [JobResponse],
             headers(("X-Total-Count" = i64, description = "Matching jobs before paging"))),
@@ -487,8 +488,12 @@ pub async fn list_jobs(
 pub async fn list_pending_jobs(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<JobListQuery>,
+    query: web::Query<FixedStatus<JobListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let FixedStatus(query) = query.into_inner();
+    if query.status.is_some() {
+        return Err(status_fixed_by_path("pending", "GET /jobs"));
+    }
     let pending = Some(JobStatus::Pending);
     list(&state, &caller, Operation::ListPendingJobs, &query, pending).await
 }
@@ -628,6 +633,7 @@ pub async fn get_job(
     responses(
         (status = 201, description = "Created", body = JobResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another live job has this external id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/jobs")]
@@ -655,7 +661,7 @@ pub async fn create_job(
         (status = 200, description = "Updated", body = JobResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Job not found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Illegal status change, finished job, or technician full on the new date", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal status change, finished job, technician full on the new date, or another live job has the external id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/jobs/{id}")]

@@ -247,6 +247,18 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                 "The database is unavailable",
                 &[("Retry-After", "Seconds to wait before retrying")],
             );
+            let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
+                parameters
+                    .iter()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == openapi::path::ParameterIn::Query))
+            });
+            if has_query {
+                let description = format!(
+                    "Query string longer than {} bytes",
+                    security::MAX_QUERY_BYTES
+                );
+                add("414", &description, &[]);
+            }
             if has_body {
                 add("413", "Request body larger than 1 MiB", &[]);
                 add(

@@ -15,7 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, not_null, nullable, optional, page, parse_date};
+use crate::extract::{
+    FixedStatus, JsonBody, not_null, nullable, optional, page, parse_date, status_fixed_by_path,
+};
 use crate::state::{AppState, today};
 use crate::wire::{TechnicianStatusWire, field, field_opt};
 
@@ -346,7 +348,7 @@ pub async fn list_technicians(
 /// as `GET /technicians?status=available`).
 #[utoipa::path(
     tag = "technicians",
-    params(TechnicianListQuery),
+    params(FixedStatus<TechnicianListQuery>),
     responses(
         (status = 200, description = "One page of available technicians, by id", body = [TechnicianResponse],
             headers(("X-Total-Count" = i64, description = "Matching technicians before paging"))),
@@ -356,8 +358,12 @@ pub async fn list_technicians(
 pub async fn list_available_technicians(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<TechnicianListQuery>,
+    query: web::Query<FixedStatus<TechnicianListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let FixedStatus(query) = query.into_inner();
+    if query.status.is_some() {
+        return Err(status_fixed_by_path("available", "GET /technicians"));
+    }
     let available = Some(fieldopt_domain::TechnicianStatus::Available);
     list(
         &state,
@@ -455,6 +461,7 @@ pub async fn get_technician(
     responses(
         (status = 201, description = "Created", body = TechnicianResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another live technician has this external id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/technicians")]
@@ -509,7 +516,7 @@ async fn respond_with(
         (status = 200, description = "Updated", body = TechnicianResponse),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Technician not found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A shift start or end alone would not be before the stored other half (change both together)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A shift start or end alone would not be before the stored other half (change both together), or another live technician has the external id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/technicians/{id}")]

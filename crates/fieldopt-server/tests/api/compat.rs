@@ -104,6 +104,16 @@ async fn the_originals_later_paths_still_answer(app: TestApp) {
         "{available}"
     );
 
+    // The path fixes the status: another status filter is refused, not
+    // silently replaced.
+    for path in [
+        "/api/v1/technicians/available?status=on_break",
+        "/api/v1/jobs/pending?status=completed",
+    ] {
+        let detail = expect_problem(app.get(path).await, StatusCode::BAD_REQUEST).await;
+        assert!(detail.contains("status"), "{path}: {detail}");
+    }
+
     let job = app
         .job(json!({"skills_required": ["install"], "customer": "Northwind"}))
         .await;

@@ -4,7 +4,7 @@ at 1000, 3000 and 5000 jobs, and /healthz latency while the most plans the
 server allows run at once. Prints a Markdown section for docs/benchmarks.md.
 
     cargo build --release --locked -p fieldopt-server -p fieldopt-bench
-    python3 bench/planning/bounds.py [--sizes 1000,3000,5000]
+    python3 bench/planning/bounds.py [--sizes 1000,3000,5000] [--limits 10,2000,10000]
 """
 import argparse, http.client, json, os, subprocess, tempfile, threading, time
 from pathlib import Path
@@ -79,6 +79,7 @@ def p(values, q):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,3000,5000")
+    ap.add_argument("--limits", default="10,2000,10000", help="time_limit_ms values to try per size")
     args = ap.parse_args()
     rows = []
     concurrency = None
@@ -89,7 +90,7 @@ def main():
         try:
             populate(technicians, jobs)
             before = rss_mb(server.pid)
-            for limit in (10, 2000):
+            for limit in [int(n) for n in args.limits.split(",")]:
                 started = time.perf_counter()
                 status, plan = call("POST", "/api/v1/routing/plan", {"scheduled_date": DAY, "time_limit_ms": limit})
                 wall = time.perf_counter() - started

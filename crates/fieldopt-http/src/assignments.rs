@@ -78,7 +78,11 @@ pub struct BatchAssign {
 
 /// Result of a batch assignment.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = BatchAssignResult)]
+#[schema(as = BatchAssignResult, example = json!({
+    "assigned_count": 1,
+    "assignments": [{"id": 7, "job_id": 3, "technician_id": 1, "assigned_at": "2026-04-15T08:00:00Z",
+        "sequence": null, "estimated_arrival": null, "actor": "dispatch@example.com"}]
+}))]
 pub struct BatchAssignResponse {
     assigned_count: usize,
     assignments: Vec<AssignmentResponse>,
@@ -95,7 +99,7 @@ pub struct BatchUnassign {
 
 /// Result of a batch unassignment.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = BatchUnassignResult)]
+#[schema(as = BatchUnassignResult, example = json!({"unassigned_count": 2, "job_ids": [3, 4]}))]
 pub struct BatchUnassignResponse {
     unassigned_count: usize,
     job_ids: Vec<i64>,
@@ -151,6 +155,12 @@ fn job_ids(ids: &[i64]) -> Result<Vec<JobId>, ApiError> {
 }
 
 /// Assign a pending job to a technician.
+///
+/// The job must be `pending` and becomes `assigned`; the technician's status
+/// becomes `assigned` when it was `available`. Hard rules (one live assignment
+/// per job, the technician's capacity on the job's day, no deleted technician)
+/// always hold. The soft checks of can-do (skills, area, status, shift time)
+/// refuse with 409 listing every failed check, unless `force` is true.
 #[utoipa::path(
     tag = "assignments",
     request_body = CreateAssignment,
@@ -188,6 +198,11 @@ pub async fn create_assignment(
 }
 
 /// Assign several jobs to one technician, all or nothing.
+///
+/// All or nothing: 1..=1000 distinct job ids go to one technician in ascending
+/// id order, under the same rules as a single assignment, with capacity
+/// counting the batch's own jobs. The first job that fails names itself in the
+/// 409 (`Job 17: ...`) and nothing is written.
 #[utoipa::path(
     tag = "assignments",
     request_body = BatchAssign,
@@ -219,6 +234,10 @@ pub async fn batch_assign_jobs(
 }
 
 /// Unassign several jobs, all or nothing.
+///
+/// All or nothing: every listed job must be `assigned` (not yet started); their
+/// assignments end and the jobs are `pending` again. The first job that fails
+/// names itself and nothing is written.
 #[utoipa::path(
     tag = "assignments",
     request_body = BatchUnassign,
@@ -249,6 +268,9 @@ pub async fn batch_unassign_jobs(
 }
 
 /// Unassign one job; it becomes `pending` again.
+///
+/// The job must be `assigned` (a started job is 409); its assignment ends, the
+/// job is `pending` again and the technician's automatic status follows.
 #[utoipa::path(
     tag = "assignments",
     request_body = Unassign,
@@ -276,6 +298,11 @@ pub async fn unassign_job(
 }
 
 /// Move an assigned job to another technician.
+///
+/// Moves an `assigned` job (not yet started) to another technician in one
+/// transaction: the new technician passes the same checks as an assignment
+/// (`force` overrides the soft ones), and naming the same technician is 409.
+/// The history records both technicians.
 #[utoipa::path(
     tag = "assignments",
     request_body = Reassign,
@@ -313,6 +340,10 @@ pub async fn reassign_job(
 }
 
 /// A technician's assignments of active jobs.
+///
+/// Assignments of jobs that are `assigned` or `in_progress`, ordered by
+/// scheduled date, then planned sequence, then assignment time; `date` narrows
+/// them to one day. 404 for an unknown technician.
 #[utoipa::path(
     tag = "assignments",
     params(("tech_id" = i64, Path, description = "Technician id"), TechnicianAssignmentsQuery),
@@ -346,6 +377,9 @@ pub async fn list_technician_assignments(
 }
 
 /// A job's assignment.
+///
+/// The live assignment, or for a finished job the one that did it. 404 when the
+/// job does not exist or has never been assigned.
 #[utoipa::path(
     tag = "assignments",
     params(("job_id" = i64, Path, description = "Job id")),

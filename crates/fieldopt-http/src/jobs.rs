@@ -366,7 +366,11 @@ pub struct SummaryResponse {
 
 /// One entry of a job's history.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = JobEvent)]
+#[schema(as = JobEvent, example = json!({
+    "id": 12, "job_id": 3, "timestamp": "2026-04-15T08:00:00Z", "event": "assigned",
+    "old_status": "pending", "new_status": "assigned", "technician_id": 1,
+    "previous_technician_id": null, "reason": null, "actor": "dispatch@example.com"
+}))]
 pub struct JobEventResponse {
     id: i64,
     job_id: i64,
@@ -457,6 +461,10 @@ async fn list(
 }
 
 /// List jobs.
+///
+/// Filters combine (all must match); an invalid filter value is 400 naming it.
+/// Paged by `limit` and `offset`, with the total before paging in
+/// `X-Total-Count`. A technician's token sees only the jobs assigned to it.
 #[utoipa::path(
     tag = "jobs",
     params(JobListQuery),
@@ -476,6 +484,10 @@ pub async fn list_jobs(
 }
 
 /// Pending jobs (the original's path; `GET /jobs?status=pending`).
+///
+/// Deprecated alias of `GET /jobs?status=pending`, kept for clients of the
+/// original's later releases. Takes every other filter of the list; a `status`
+/// filter is 400, since the path fixes it.
 #[utoipa::path(
     tag = "jobs",
     params(FixedStatus<JobListQuery>),
@@ -500,6 +512,10 @@ pub async fn list_pending_jobs(
 
 /// Search jobs by date range, customer, technician, status, type and area
 /// (the original's path; the same filters as `GET /jobs`).
+///
+/// Deprecated alias of `GET /jobs`, kept for clients of the original's later
+/// releases: the same filters (date range, customer substring, technician,
+/// status, type, area), the same paging.
 #[utoipa::path(
     tag = "jobs",
     params(JobListQuery),
@@ -530,6 +546,11 @@ pub struct UpdateJobStatus {
 
 /// Set a job's status along the machine (the original's path; the same as
 /// the `start`, `complete`, `fail` and `cancel` actions).
+///
+/// Deprecated alias of the `start`, `complete`, `fail` and `cancel` actions,
+/// kept for clients of the original's later releases: the same status machine
+/// and the same 409s. `pending` and `assigned` go through `/assignments`. A
+/// technician's token may not cancel through it.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -574,6 +595,9 @@ pub async fn update_job_status(
 }
 
 /// Count jobs per status.
+///
+/// Counts of jobs per status and in total, optionally for one `scheduled_date`.
+/// Deleted jobs are not counted.
 #[utoipa::path(
     tag = "jobs",
     params(SummaryQuery),
@@ -604,6 +628,9 @@ pub async fn get_job_summary(
 }
 
 /// Get one job.
+///
+/// 404 for an unknown or deleted job; a technician's token reads only the jobs
+/// assigned to it.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -627,6 +654,10 @@ pub async fn get_job(
 }
 
 /// Create a job (status `pending`).
+///
+/// Defaults: `skills_required` is `[type]`, priority 3, 60 minutes. `latitude`
+/// and `longitude` come together or not at all, as do the slot's start and end.
+/// An `external_id` must be unique among live jobs (409 otherwise).
 #[utoipa::path(
     tag = "jobs",
     request_body = CreateJob,
@@ -653,6 +684,13 @@ pub async fn create_job(
 }
 
 /// Update a job; a status change follows the status machine.
+///
+/// Any field may change while the job is not finished (a finished job is 409
+/// whatever the field). `status` may move to `in_progress`, `completed`,
+/// `failed` or `cancelled` along the status machine in the same transaction;
+/// `pending` and `assigned` go through `/assignments`. Moving an active job to
+/// another date re-checks its technician's capacity there. Sending `null`
+/// clears a nullable field; `null` for a required one is 400.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -711,6 +749,8 @@ async fn transition(
 }
 
 /// Start an assigned job.
+///
+/// The job must be `assigned`; it becomes `in_progress` with `started_at` set.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -738,6 +778,9 @@ pub async fn start_job(
 }
 
 /// Complete a job in progress.
+///
+/// The job must be `in_progress`; it becomes `completed` with `completed_at`
+/// set, and keeps its assignment as the record of who did it.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -765,6 +808,10 @@ pub async fn complete_job(
 }
 
 /// Mark a job in progress as failed.
+///
+/// The job must be `in_progress`; it becomes `failed` with `completed_at` set.
+/// The optional body's `reason` goes into the history; the body may be left out
+/// entirely.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -795,6 +842,11 @@ pub async fn fail_job(
 }
 
 /// Cancel a pending, assigned or in-progress job.
+///
+/// Works on `pending`, `assigned` and `in_progress` jobs; cancelling an active
+/// job ends its assignment (the job keeps `assigned_technician` as history).
+/// The optional body's `reason` goes into the history; the body may be left out
+/// entirely.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -825,6 +877,9 @@ pub async fn cancel_job(
 }
 
 /// Delete a pending or cancelled job.
+///
+/// Only a `pending` or `cancelled` job can be deleted (409 otherwise); its
+/// history goes with it. 204 on success.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
@@ -862,6 +917,10 @@ pub struct HistoryQuery {
 }
 
 /// A job's history, in time order.
+///
+/// Every event of the job oldest first (created, assigned, unassigned,
+/// reassigned, status changes), each with who made it (`actor`). Paged by
+/// `limit` and `offset` with `X-Total-Count`.
 #[utoipa::path(
     tag = "jobs",
     params(("id" = i64, Path, description = "Job id"), HistoryQuery),
@@ -893,6 +952,12 @@ pub async fn get_job_history(
 }
 
 /// Whether a technician can do a job, with every failed check.
+///
+/// Runs every check and reports every one that fails, with one sentence each in
+/// `reasons`: missing skills, area, capacity on the job's day, technician
+/// status, and shift time (the slot overlaps the shift and the day's work
+/// fits). `distance_km` is great-circle from the technician's position, else
+/// its home. 404 for an unknown job or technician.
 #[utoipa::path(
     tag = "jobs",
     params(

@@ -8,6 +8,7 @@
 pub mod assignments;
 pub mod auth;
 pub mod connection;
+mod document;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -59,6 +60,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "routing", description = "Recommendations"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
+    servers((url = "/", description = "The server that serves this document")),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
 )]
@@ -138,10 +140,6 @@ fn operations(cfg: &mut ServiceConfig<'_>) {
         .service(ops::get_metrics);
 }
 
-fn problem_response(description: &str) -> RefOr<openapi::Response> {
-    problem_response_with(description, &[])
-}
-
 /// A problem-document response that also sets `headers` (name, description).
 fn problem_response_with(description: &str, headers: &[(&str, &str)]) -> RefOr<openapi::Response> {
     let mut response = openapi::ResponseBuilder::new()
@@ -200,20 +198,152 @@ const DEPRECATED_OPERATIONS: [&str; 6] = [
     "update_job_status",
 ];
 
-/// Adds what every operation shares — the error responses it can give and
-/// its security — so each handler declares only its own.
+/// A shared error response: its name under `components/responses`, its
+/// status code, description and headers.
+struct SharedResponse {
+    name: &'static str,
+    code: &'static str,
+    description: String,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+impl SharedResponse {
+    fn new(name: &'static str, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            name,
+            code,
+            description: description.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_headers(mut self, headers: &[(&'static str, &'static str)]) -> Self {
+        self.headers.extend_from_slice(headers);
+        self
+    }
+}
+
+/// The error responses many operations share, each described once in
+/// `components/responses` and referred to from the operations.
+fn shared_responses() -> [SharedResponse; 11] {
+    let mut too_many = vec![("Retry-After", "Seconds until a request can pass")];
+    too_many.extend(RATE_LIMIT_HEADERS);
+    [
+        SharedResponse::new(
+            "BadRequest",
+            "400",
+            "A parameter or the body is malformed or out of range (the detail names it)",
+        ),
+        SharedResponse::new(
+            "Unauthorized",
+            "401",
+            "Missing, malformed, expired or unverifiable bearer token",
+        )
+        .with_headers(&[(
+            "WWW-Authenticate",
+            "`Bearer`, with `error=\"invalid_token\"` when a token was sent",
+        )]),
+        SharedResponse::new(
+            "Forbidden",
+            "403",
+            "The caller's role may not do this, or not on this record",
+        ),
+        SharedResponse::new(
+            "MethodNotAllowed",
+            "405",
+            "Known path, wrong method (see the Allow header)",
+        )
+        .with_headers(&[("Allow", "The methods the path accepts")]),
+        SharedResponse::new(
+            "PayloadTooLarge",
+            "413",
+            format!(
+                "Request body larger than {} MiB",
+                extract::MAX_BODY_BYTES >> 20
+            ),
+        ),
+        SharedResponse::new(
+            "UriTooLong",
+            "414",
+            format!(
+                "Query string longer than {} bytes",
+                security::MAX_QUERY_BYTES
+            ),
+        ),
+        SharedResponse::new(
+            "UnsupportedMediaType",
+            "415",
+            "The body is not JSON (`Content-Type: application/json`) or is encoded",
+        ),
+        SharedResponse::new(
+            "IdempotencyKeyReused",
+            "422",
+            "Idempotency-Key reused with a different request",
+        ),
+        SharedResponse::new("TooManyRequests", "429", "Over the client's rate limit")
+            .with_headers(&too_many),
+        SharedResponse::new(
+            "ServerFault",
+            "500",
+            "Server fault; the detail never shows internals",
+        ),
+        SharedResponse::new("Unavailable", "503", "The database is unavailable or busy")
+            .with_headers(&[("Retry-After", "Seconds to wait before retrying")]),
+    ]
+}
+
+/// Who may call an operation, from the access table, for its description.
+fn who_may_call(operation_id: &str) -> String {
+    use fieldopt_domain::access::{Access, Operation, Role, access};
+    let Some(operation) = Operation::from_name(operation_id) else {
+        return "**Access:** open, no token needed.".to_string();
+    };
+    let mut all = Vec::new();
+    let mut own = Vec::new();
+    for role in Role::ALL {
+        match access(role, operation) {
+            Access::All => all.push(format!("`{}`", role.as_str())),
+            Access::Own => own.push(format!("`{}`", role.as_str())),
+            Access::None => {}
+        }
+    }
+    let mut parts = Vec::new();
+    if !all.is_empty() {
+        parts.push(all.join(", "));
+    }
+    if !own.is_empty() {
+        parts.push(format!(
+            "{} on its own records only (lists are narrowed to them)",
+            own.join(", ")
+        ));
+    }
+    format!("**Access:** {}; other roles get 403.", parts.join("; "))
+}
+
+/// Adds what every operation shares — the error responses it can give,
+/// its security and who may call it — so each handler declares only its
+/// own.
 fn add_common_responses(doc: &mut openapi::OpenApi) {
+    let shared = shared_responses();
+    let components = doc.components.get_or_insert_with(Default::default);
+    for response in &shared {
+        components.responses.insert(
+            response.name.to_string(),
+            problem_response_with(&response.description, &response.headers),
+        );
+    }
     let bearer = openapi::security::SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new());
     for item in doc.paths.paths.values_mut() {
         let operations = [
-            (&mut item.get, false),
-            (&mut item.post, true),
-            (&mut item.patch, true),
-            (&mut item.put, true),
-            (&mut item.delete, false),
+            (&mut item.get, "get"),
+            (&mut item.post, "post"),
+            (&mut item.patch, "patch"),
+            (&mut item.put, "put"),
+            (&mut item.delete, "delete"),
         ];
-        for (operation, has_body) in operations {
+        for (operation, method) in operations {
             let Some(operation) = operation else { continue };
+            let has_body = matches!(method, "post" | "patch" | "put");
             let id = operation.operation_id.clone().unwrap_or_default();
             let open = OPEN_OPERATIONS.contains(&id.as_str());
             let probe = matches!(
@@ -228,78 +358,35 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
             } else {
                 vec![bearer.clone()]
             });
-            let responses = &mut operation.responses.responses;
-            let mut add = |code: &str, description: &str, headers: &[(&str, &str)]| {
-                responses
-                    .entry(code.to_string())
-                    .or_insert_with(|| problem_response_with(description, headers));
-            };
-            add("500", "Server fault; the detail never shows internals", &[]);
-            if has_body || operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
-                add(
-                    "400",
-                    "A parameter or the body is malformed or out of range (the detail names it)",
-                    &[],
-                );
-            }
-            add(
-                "503",
-                "The database is unavailable",
-                &[("Retry-After", "Seconds to wait before retrying")],
-            );
-            let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
-                parameters
-                    .iter()
-                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == openapi::path::ParameterIn::Query))
+            let access = who_may_call(&id);
+            operation.description = Some(match operation.description.take() {
+                Some(description) => format!("{description}\n\n{access}"),
+                None => access,
             });
-            if has_query {
-                let description = format!(
-                    "Query string longer than {} bytes",
-                    security::MAX_QUERY_BYTES
-                );
-                add("414", &description, &[]);
-            }
-            if has_body {
-                add("413", "Request body larger than 1 MiB", &[]);
-                add(
-                    "415",
-                    "The body is not JSON (`Content-Type: application/json`) or is encoded",
-                    &[],
-                );
-            }
-            if !open {
-                add(
-                    "405",
-                    "Known path, wrong method (see the Allow header)",
-                    &[("Allow", "The methods the path accepts")],
-                );
-                add(
-                    "401",
-                    "Missing, malformed, expired or unverifiable bearer token",
-                    &[(
-                        "WWW-Authenticate",
-                        "`Bearer`, with `error=\"invalid_token\"` when a token was sent",
-                    )],
-                );
-                add(
-                    "403",
-                    "The caller's role may not do this, or not on this record",
-                    &[],
-                );
-            }
-            if !probe {
-                let mut headers = vec![("Retry-After", "Seconds until a request can pass")];
-                headers.extend(RATE_LIMIT_HEADERS);
-                add("429", "Over the client's rate limit", &headers);
+            let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
+                parameters.iter().any(|p| {
+                    matches!(p, RefOr::T(p) if p.parameter_in == openapi::path::ParameterIn::Query)
+                })
+            });
+            let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let applies = |code: &str| match code {
+                "400" => has_body || has_parameters,
+                "401" | "403" | "405" => !open,
+                "413" | "415" => has_body,
+                "414" => has_query,
+                // What a reused key answers; POSTs alone take keys.
+                "422" => method == "post",
+                "429" => !probe,
+                _ => true,
+            };
+            let responses = &mut operation.responses.responses;
+            for response in shared.iter().filter(|r| applies(r.code)) {
+                responses
+                    .entry(response.code.to_string())
+                    .or_insert_with(|| RefOr::Ref(openapi::Ref::from_response_name(response.name)));
             }
         }
         if let Some(post) = &mut item.post {
-            post.responses
-                .responses
-                .entry("422".to_string())
-                .or_insert_with(|| {
-                    problem_response("Idempotency-Key reused with a different request")
-                });
             let header = openapi::path::ParameterBuilder::new()
                 .name("Idempotency-Key")
                 .parameter_in(openapi::path::ParameterIn::Header)
@@ -334,6 +421,7 @@ pub fn openapi_for(settings: &ApiSettings) -> openapi::OpenApi {
     add_common_responses(&mut doc);
     let mut json = serde_json::to_value(&doc).expect("the document serialises");
     limits::apply(&mut json, settings.plan);
+    document::finish(&mut json);
     serde_json::from_value(json).expect("limits keep the document valid")
 }
 

@@ -4,17 +4,21 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct HealthResponse {
     /// `ok`.
     status: &'static str,
 }
 
 /// Liveness: 200 while the process runs.
+///
+/// Answers without touching the database, so a slow database never makes an
+/// orchestrator restart a healthy process. Never rate limited.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "The process runs", body = HealthResponse))
@@ -29,6 +33,9 @@ fn alive() -> web::Json<HealthResponse> {
 }
 
 /// Liveness under the original's path (`/health`); the same as `/healthz`.
+///
+/// Deprecated alias of `/healthz` under the original's path, for probes
+/// configured against it.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "The process runs", body = HealthResponse))
@@ -39,11 +46,14 @@ pub async fn get_health_check() -> web::Json<HealthResponse> {
 }
 
 /// Readiness: 200 when the database answers, 503 otherwise.
+///
+/// Checks out a database connection and runs a trivial query; 503 while the
+/// database is unreachable, so a load balancer sends traffic elsewhere until it
+/// returns. Never rate limited.
 #[utoipa::path(
     tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = HealthResponse),
-        (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
@@ -63,6 +73,10 @@ pub async fn get_readiness(
 }
 
 /// Prometheus metrics in text format.
+///
+/// Prometheus text format: request counts and latency histograms by route and
+/// status (fixed label sets), database pool usage, refused requests and
+/// rate-limited clients.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"))

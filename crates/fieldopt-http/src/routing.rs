@@ -28,7 +28,10 @@ pub struct AutoRouteRequest {
 
 /// A candidate technician with its score.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = RecommendedTechnician)]
+#[schema(as = RecommendedTechnician, example = json!({
+    "id": 1, "name": "Miles Davis", "skills": ["install", "repair"], "capacity_available": true,
+    "match_score": 0.92, "distance_km": 3.4
+}))]
 pub struct RecommendedTechnician {
     id: i64,
     name: String,
@@ -113,6 +116,11 @@ async fn recommend(
 }
 
 /// Recommend the best technician for a job.
+///
+/// Ranks every technician for which can-do passes by `0.6 × proximity + 0.4 ×
+/// spare capacity` and returns the best with up to four alternatives, without
+/// assigning anything. When nobody fits, `recommended_technician` is null and
+/// `reason` counts why. 404 for an unknown job; 409 for a finished job.
 #[utoipa::path(
     tag = "routing",
     request_body = AutoRouteRequest,
@@ -134,6 +142,8 @@ pub async fn auto_route_job(
 }
 
 /// Recommend the best technician for a job (GET alias).
+///
+/// The same answer as `POST /routing/auto-route`, for clients that prefer GET.
 #[utoipa::path(
     tag = "routing",
     params(("job_id" = i64, Path, description = "Job id")),
@@ -154,6 +164,8 @@ pub async fn get_auto_route(
 }
 
 /// Recommend the best technician for a job (GET alias).
+///
+/// The same answer as `POST /routing/auto-route`, under the original's path.
 #[utoipa::path(
     tag = "routing",
     params(("job_id" = i64, Path, description = "Job id")),
@@ -194,7 +206,9 @@ pub struct PlanRequest {
 
 /// A stop of a planned day.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PlannedStop)]
+#[schema(as = PlannedStop, example = json!({
+    "job_id": 3, "arrival": "09:12", "start": "09:30", "end": "10:30", "travel_km": 7.8
+}))]
 pub struct PlannedStopResponse {
     job_id: i64,
     /// `HH:MM`.
@@ -209,7 +223,10 @@ pub struct PlannedStopResponse {
 
 /// A technician's planned day.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PlannedRoute)]
+#[schema(as = PlannedRoute, example = json!({
+    "technician_id": 1, "travel_km": 7.8, "work_minutes": 60.0,
+    "stops": [{"job_id": 3, "arrival": "09:12", "start": "09:30", "end": "10:30", "travel_km": 7.8}]
+}))]
 pub struct PlannedRouteResponse {
     technician_id: i64,
     travel_km: f64,
@@ -219,7 +236,9 @@ pub struct PlannedRouteResponse {
 
 /// A job the plan leaves out.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = UnplannedJob)]
+#[schema(as = UnplannedJob, example = json!({
+    "job_id": 4, "reasons": ["SKILL: no technician of the day has fiber"]
+}))]
 pub struct UnplannedJobResponse {
     job_id: i64,
     /// Why, as `CODE: explanation` (codes: SKILL, AREA, CAPACITY, SHIFT, TIME_WINDOW, UNREACHABLE, NO_ROOM, TIME_LIMIT, NO_LOCATION).
@@ -228,7 +247,7 @@ pub struct UnplannedJobResponse {
 
 /// Totals of a plan.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PlanTotals)]
+#[schema(as = PlanTotals, example = json!({"jobs_assigned": 1, "jobs_unassigned": 1, "travel_km": 7.8}))]
 pub struct PlanTotals {
     jobs_assigned: usize,
     jobs_unassigned: usize,
@@ -237,7 +256,13 @@ pub struct PlanTotals {
 
 /// A planned day.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DayPlan)]
+#[schema(as = DayPlan, example = json!({
+    "scheduled_date": "2026-04-15", "applied": false, "elapsed_ms": 48,
+    "routes": [{"technician_id": 1, "travel_km": 7.8, "work_minutes": 60.0,
+        "stops": [{"job_id": 3, "arrival": "09:12", "start": "09:30", "end": "10:30", "travel_km": 7.8}]}],
+    "unassigned": [{"job_id": 4, "reasons": ["SKILL: no technician of the day has fiber"]}],
+    "totals": {"jobs_assigned": 1, "jobs_unassigned": 1, "travel_km": 7.8}
+}))]
 pub struct PlanResponse {
     scheduled_date: NaiveDate,
     applied: bool,
@@ -406,6 +431,15 @@ impl Drop for CancelOnDrop {
 const CLIENT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Plan a whole day: who does which job, in what order, at what time.
+///
+/// Optimises one day: which technician does which pending job, in what order,
+/// at what time, under skills, areas, per-day capacity, shifts, time slots and
+/// travel. Jobs already assigned stay with their technician and may be
+/// reordered. Jobs left out carry reason codes. `time_limit_ms` bounds the
+/// whole request; a day larger than the configured limits is 422; with `apply:
+/// true` the plan is written in one transaction, or 409 names what changed
+/// while it was computed. At most `FIELDOPT_PLAN_CONCURRENCY` plans run at once
+/// (503 with Retry-After beyond).
 #[utoipa::path(
     tag = "routing",
     request_body = PlanRequest,
@@ -415,7 +449,8 @@ const CLIENT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
         (status = 404, description = "A listed technician or job does not exist (named)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A listed job is not pending on that day, or what the plan used changed before it could be applied (named); nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The day holds more jobs or technicians than a plan takes (the detail names the sizes and the settings)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "As many plans as configured are running; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "As many plans as configured are running, or the database is unavailable; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = i64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/routing/plan")]

@@ -326,6 +326,11 @@ async fn list(
 }
 
 /// List technicians.
+///
+/// Filters combine; `area` matches technicians covering it (those without areas
+/// cover all). `current_workload` counts active jobs on `date` (default today,
+/// UTC). Paged by `limit` and `offset` with `X-Total-Count`. A technician's
+/// token sees only its own record.
 #[utoipa::path(
     tag = "technicians",
     params(TechnicianListQuery),
@@ -346,6 +351,10 @@ pub async fn list_technicians(
 
 /// Technicians whose status is `available` (the original's path; the same
 /// as `GET /technicians?status=available`).
+///
+/// Deprecated alias of `GET /technicians?status=available`, kept for clients of
+/// the original's later releases. Takes every other filter of the list; a
+/// `status` filter is 400, since the path fixes it.
 #[utoipa::path(
     tag = "technicians",
     params(FixedStatus<TechnicianListQuery>),
@@ -393,6 +402,10 @@ pub struct WorkloadResponse {
 }
 
 /// A technician's workload (the original's path).
+///
+/// Deprecated path of the original: the technician's capacity, active jobs and
+/// remaining room on `date` (default today, UTC). 404 for an unknown
+/// technician.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id"), WorkloadDateQuery),
@@ -427,6 +440,10 @@ pub async fn get_technician_workload(
 }
 
 /// Get one technician.
+///
+/// 404 for an unknown or deleted technician. `current_workload` counts active
+/// jobs on `date` (default today, UTC). A technician's token reads only its own
+/// record.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id"), WorkloadDateQuery),
@@ -455,6 +472,11 @@ pub async fn get_technician(
 }
 
 /// Create a technician.
+///
+/// Defaults: status `available`, capacity 4 jobs a day, shift 08:00-17:00, no
+/// skills, no areas (covers every area). The home position comes as both
+/// coordinates or neither. An `external_id` must be unique among live
+/// technicians (409 otherwise).
 #[utoipa::path(
     tag = "technicians",
     request_body = CreateTechnician,
@@ -508,6 +530,11 @@ async fn respond_with(
 }
 
 /// Update a technician's details.
+///
+/// Changes any detail; lowering `capacity` below a day's workload is allowed
+/// (no new assignments that day until it drops). Changing only one end of the
+/// shift must keep it before the stored other end (409 otherwise). Sending
+/// `null` clears a nullable field; `null` for a required one is 400.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id")),
@@ -540,6 +567,9 @@ pub async fn update_technician(
 }
 
 /// Set a technician's status.
+///
+/// `on_break` and `off_duty` change only when a client says so; `available` and
+/// `assigned` also follow the technician's active jobs automatically.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id")),
@@ -571,6 +601,9 @@ pub async fn update_technician_status(
 }
 
 /// Record a technician's position.
+///
+/// Records where the technician is now and when (`location_updated_at`).
+/// Distances for recommendations and plans start from here, else from home.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id")),
@@ -602,6 +635,10 @@ pub async fn update_technician_location(
 }
 
 /// Delete a technician that holds no active job.
+///
+/// Refused with 409 while the technician holds active jobs. A deleted
+/// technician disappears from lists and lookups and cannot be assigned; the
+/// history of its past work is kept. 204 on success.
 #[utoipa::path(
     tag = "technicians",
     params(("id" = i64, Path, description = "Technician id")),

@@ -47,22 +47,22 @@ macro_rules! wire_enum {
 
 wire_enum!(
     /// `available`, `on_break`, `assigned` or `off_duty`.
-    #[schema(as = TechnicianStatus)]
+    #[schema(as = TechnicianStatus, example = "available")]
     TechnicianStatusWire => TechnicianStatus { Available, OnBreak, Assigned, OffDuty }
 );
 wire_enum!(
     /// The kind of work.
-    #[schema(as = JobType)]
+    #[schema(as = JobType, example = "repair")]
     JobTypeWire => JobType { Install, Repair, Maintenance, Disconnect, ServiceChange, Inspection }
 );
 wire_enum!(
     /// Where a job is in its life.
-    #[schema(as = JobStatus)]
+    #[schema(as = JobStatus, example = "pending")]
     JobStatusWire => JobStatus { Pending, Assigned, InProgress, Completed, Failed, Cancelled }
 );
 wire_enum!(
     /// What happened to a job.
-    #[schema(as = JobEventKind)]
+    #[schema(as = JobEventKind, example = "assigned")]
     JobEventKindWire => JobEventKind { Created, StatusChanged, Assigned, Unassigned, Reassigned }
 );
 

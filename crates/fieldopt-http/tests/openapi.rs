@@ -70,6 +70,10 @@ fn every_operation_has_an_explicit_access_policy() {
         serde_json::json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": json["components"]["securitySchemes"]["bearer"]["description"]})
     );
+    assert!(
+        json["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"].is_object(),
+        "429 without Retry-After"
+    );
     let mut guarded = std::collections::HashSet::new();
     for (path, item) in json["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -86,9 +90,9 @@ fn every_operation_has_an_explicit_access_policy() {
             for code in ["401", "403", "429"] {
                 assert!(op["responses"][code].is_object(), "{id}: no {code}");
             }
-            assert!(
-                op["responses"]["429"]["headers"]["Retry-After"].is_object(),
-                "{id}: 429 without Retry-After"
+            assert_eq!(
+                op["responses"]["429"]["$ref"], "#/components/responses/TooManyRequests",
+                "{id}"
             );
         }
     }
@@ -96,5 +100,72 @@ fn every_operation_has_an_explicit_access_policy() {
         guarded.len(),
         Operation::ALL.len(),
         "an operation of the table is not served"
+    );
+}
+
+/// What client generators rely on: a description on every operation, an
+/// example on every schema, `servers`, shared error responses by
+/// reference, one integer format, and response fields marked required.
+#[test]
+fn the_document_gives_generators_what_they_need() {
+    let doc = serde_json::to_value(fieldopt_http::openapi()).expect("serialises");
+    assert!(
+        doc["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "no servers"
+    );
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let description = op["description"].as_str().unwrap_or_default();
+            let summary = op["summary"].as_str().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && description.contains("**Access:**"),
+                "{method} {path}: summary {summary:?}, description {description:?}"
+            );
+            // Beyond the generated access line, a handler's own words.
+            assert!(
+                description
+                    .split("**Access:**")
+                    .next()
+                    .is_some_and(|own| own.trim().len() > 20),
+                "{method} {path} has no description of its own"
+            );
+            for (code, response) in op["responses"].as_object().expect("responses") {
+                if ["401", "403", "429", "500"].contains(&code.as_str()) {
+                    assert!(
+                        response.get("$ref").is_some(),
+                        "{method} {path} {code} is not the shared response"
+                    );
+                }
+                if code == "503" {
+                    assert!(
+                        response.get("$ref").is_some()
+                            || response["headers"]["Retry-After"].is_object(),
+                        "{method} {path}: 503 without Retry-After"
+                    );
+                }
+            }
+        }
+    }
+    let responses = doc["components"]["responses"]
+        .as_object()
+        .expect("components/responses");
+    assert!(responses["Unavailable"]["headers"]["Retry-After"].is_object());
+    assert!(responses["MethodNotAllowed"]["headers"]["Allow"].is_object());
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        assert!(
+            schema.get("example").is_some() || schema.get("examples").is_some(),
+            "schema {name} has no example"
+        );
+    }
+    for name in ["Job", "Technician", "Assignment", "JobEvent", "DayPlan"] {
+        let schema = &doc["components"]["schemas"][name];
+        let properties = schema["properties"].as_object().expect("properties");
+        let required = schema["required"].as_array().expect("required");
+        assert_eq!(properties.len(), required.len(), "{name}: {required:?}");
+    }
+    let rendered = doc.to_string();
+    assert!(
+        !rendered.contains(r#""format":"int32""#),
+        "an int32 is left"
     );
 }

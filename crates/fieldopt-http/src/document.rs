@@ -1,0 +1,147 @@
+//! Finishing touches on the rendered OpenAPI document that hold for every
+//! schema, so no handler or wire type can forget them: what responses
+//! always send is `required`, and every integer has one format.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+/// Applies every rule of this module.
+pub(crate) fn finish(doc: &mut Value) {
+    require_sent_fields(doc);
+    one_integer_format(doc);
+}
+
+/// Response schemas list every property as `required`: the server always
+/// sends each field, `null` included (no field is ever skipped), and
+/// generated clients should not have to guess. Schemas also used in
+/// request bodies keep their own `required`, where absent means "not
+/// given".
+fn require_sent_fields(doc: &mut Value) {
+    let (mut in_requests, mut in_responses) = (BTreeSet::new(), BTreeSet::new());
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for operation in paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+        {
+            if let Some(body) = operation.get("requestBody") {
+                referenced_schemas(doc, body, &mut in_requests);
+            }
+            if let Some(responses) = operation.get("responses") {
+                referenced_schemas(doc, responses, &mut in_responses);
+            }
+        }
+    }
+    for name in in_responses.difference(&in_requests) {
+        let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) else {
+            continue;
+        };
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let every: Vec<Value> = properties.keys().map(|key| json!(key)).collect();
+        schema["required"] = Value::Array(every);
+    }
+}
+
+/// Names of the component schemas `value` refers to, directly or through
+/// other schemas.
+fn referenced_schemas(doc: &Value, value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && found.insert(name.to_string())
+                && let Some(schema) = doc.pointer(&format!("/components/schemas/{name}"))
+            {
+                referenced_schemas(doc, schema, found);
+            }
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/responses/"))
+                && let Some(response) = doc.pointer(&format!("/components/responses/{name}"))
+            {
+                referenced_schemas(doc, response, found);
+            }
+            for inner in map.values() {
+                referenced_schemas(doc, inner, found);
+            }
+        }
+        Value::Array(items) => {
+            for inner in items {
+                referenced_schemas(doc, inner, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every integer is `int64`: ids, counts, minutes and limits alike, in
+/// requests and responses, so a field never changes width between the two
+/// (their ranges are stated by `minimum` and `maximum`).
+fn one_integer_format(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let integer = match map.get("type") {
+                Some(Value::String(kind)) => kind == "integer",
+                Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "integer"),
+                _ => false,
+            };
+            if integer {
+                map.insert("format".to_string(), json!("int64"));
+            }
+            for inner in map.values_mut() {
+                one_integer_format(inner);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(one_integer_format),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_schemas_require_every_field_and_request_schemas_keep_theirs() {
+        let mut doc = json!({
+            "paths": {"/x": {"post": {
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/In"}}}},
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Out"}}}},
+                    "400": {"$ref": "#/components/responses/Bad"}
+                }
+            }}},
+            "components": {
+                "schemas": {
+                    "In": {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a"]},
+                    "Out": {"type": "object", "properties": {"a": {}, "inner": {"$ref": "#/components/schemas/Inner"}}},
+                    "Inner": {"type": "object", "properties": {"c": {}}},
+                    "Problem": {"type": "object", "properties": {"d": {}}}
+                },
+                "responses": {"Bad": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+            }
+        });
+        finish(&mut doc);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["In"]["required"], json!(["a"]));
+        assert_eq!(schemas["Out"]["required"], json!(["a", "inner"]));
+        assert_eq!(schemas["Inner"]["required"], json!(["c"]));
+        assert_eq!(schemas["Problem"]["required"], json!(["d"]));
+    }
+
+    #[test]
+    fn every_integer_is_int64() {
+        let mut doc = json!({"a": {"type": "integer", "format": "int32"},
+            "b": {"type": ["integer", "null"]}, "c": {"type": "string"}});
+        finish(&mut doc);
+        assert_eq!(doc["a"]["format"], "int64");
+        assert_eq!(doc["b"]["format"], "int64");
+        assert!(doc["c"].get("format").is_none());
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod assignments;
 pub mod auth;
+mod compression;
 pub mod connection;
 mod document;
 pub mod error;
@@ -28,7 +29,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpResponse, web};
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
@@ -477,8 +478,8 @@ pub fn app(
     let swagger =
         SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from(OPENAPI_PATH));
     // Outermost last: the request span, request ids and security headers
-    // on every answer, every error as a problem document, CORS headers also
-    // on refusals, paths trimmed before anything looks at them, then
+    // on every answer, every error as a problem document, compression, CORS
+    // headers also on refusals, paths trimmed before anything looks at them, then
     // metrics, the request guard, and access control.
     app.service(swagger)
         .route("/docs", web::get().to(redirect_to_docs))
@@ -489,6 +490,12 @@ pub fn app(
         .wrap(from_fn(metrics::track_requests))
         .wrap(from_fn(middleware::trim_trailing_slash))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(middleware::problem_documents))
+        .wrap(from_fn(compression::keep_small_bodies_plain))
+        .wrap(Compress::default())
+        .wrap(from_fn(compression::drop_identity_mark))
+        // Again outside compression: its own refusal (406 for an
+        // Accept-Encoding it cannot meet) is a problem document too.
         .wrap(from_fn(middleware::problem_documents))
         .wrap(from_fn(security::security_headers))
         .wrap(from_fn(middleware::request_id))

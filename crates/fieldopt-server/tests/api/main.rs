@@ -11,6 +11,7 @@ mod compat;
 mod concurrency;
 mod errors;
 mod hostile;
+mod http_caching;
 mod jobs;
 mod operations;
 mod plan_bounds;

@@ -126,6 +126,12 @@ macro_rules! bounded_text {
                 f.write_str(&self.0)
             }
         }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
     };
 }
 
@@ -200,9 +206,20 @@ impl Skill {
         Ok(Self(value))
     }
 
+    /// A skill the store wrote, as it is (it was checked when written).
+    pub fn from_storage(value: String) -> Self {
+        Self(value)
+    }
+
     /// The token.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<Skill> for String {
+    fn from(value: Skill) -> String {
+        value.0
     }
 }
 

@@ -28,10 +28,12 @@ pub struct AssignmentResponse {
     id: i64,
     job_id: i64,
     technician_id: i64,
+    #[serde(serialize_with = "crate::wire::timestamp")]
     assigned_at: DateTime<Utc>,
     /// Position in the technician's day, set by day planning.
     sequence: Option<u32>,
     /// Planned arrival, set by day planning.
+    #[serde(serialize_with = "crate::wire::timestamp_opt")]
     estimated_arrival: Option<DateTime<Utc>>,
     /// Who made the assignment (the token's subject; `dev` without
     /// authentication; null for assignments older than the audit trail).

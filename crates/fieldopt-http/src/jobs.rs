@@ -54,9 +54,13 @@ pub struct JobResponse {
     notes: Option<String>,
     /// The integrator's own id, if any.
     external_id: Option<String>,
+    #[serde(serialize_with = "crate::wire::timestamp")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::wire::timestamp")]
     updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::wire::timestamp_opt")]
     started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::wire::timestamp_opt")]
     completed_at: Option<DateTime<Utc>>,
 }
 
@@ -65,13 +69,9 @@ impl From<Job> for JobResponse {
         JobResponse {
             id: job.id.0,
             job_type: job.job_type.into(),
-            customer: job.customer.to_string(),
-            address: job.address.to_string(),
-            skills_required: job
-                .skills_required
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            customer: job.customer.into(),
+            address: job.address.into(),
+            skills_required: job.skills_required.into_iter().map(String::from).collect(),
             status: job.status.into(),
             scheduled_date: job.scheduled_date,
             time_slot: job.time_slot.map(|s| s.to_string()),
@@ -80,9 +80,9 @@ impl From<Job> for JobResponse {
             duration_minutes: job.duration.get(),
             latitude: job.location.map(GeoPoint::latitude),
             longitude: job.location.map(GeoPoint::longitude),
-            area: job.area.map(|a| a.to_string()),
-            notes: job.notes.map(|n| n.to_string()),
-            external_id: job.external_id.map(|e| e.to_string()),
+            area: job.area.map(String::from),
+            notes: job.notes.map(String::from),
+            external_id: job.external_id.map(String::from),
             created_at: job.created_at,
             updated_at: job.updated_at,
             started_at: job.started_at,
@@ -375,6 +375,7 @@ pub struct JobEventResponse {
     id: i64,
     job_id: i64,
     /// When it happened.
+    #[serde(serialize_with = "crate::wire::timestamp")]
     timestamp: DateTime<Utc>,
     event: JobEventKindWire,
     old_status: Option<JobStatusWire>,
@@ -400,7 +401,7 @@ impl From<JobEvent> for JobEventResponse {
             new_status: event.new_status.into(),
             technician_id: event.technician_id.map(|t| t.0),
             previous_technician_id: event.previous_technician_id.map(|t| t.0),
-            reason: event.reason.map(|r| r.to_string()),
+            reason: event.reason.map(String::from),
             actor: event.actor.map(|actor| actor.to_string()),
         }
     }

@@ -50,10 +50,13 @@ pub struct TechnicianResponse {
     home_longitude: Option<f64>,
     latitude: Option<f64>,
     longitude: Option<f64>,
+    #[serde(serialize_with = "crate::wire::timestamp_opt")]
     location_updated_at: Option<DateTime<Utc>>,
     /// The integrator's own id, if any.
     external_id: Option<String>,
+    #[serde(serialize_with = "crate::wire::timestamp")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::wire::timestamp")]
     updated_at: DateTime<Utc>,
 }
 
@@ -62,12 +65,12 @@ impl From<TechnicianWithLoad> for TechnicianResponse {
         let t: Technician = value.technician;
         TechnicianResponse {
             id: t.id.0,
-            name: t.name.to_string(),
+            name: t.name.into(),
             status: t.status.into(),
-            phone: t.phone.map(|p| p.to_string()),
-            email: t.email.map(|e| e.to_string()),
-            skills: t.skills.iter().map(ToString::to_string).collect(),
-            areas: t.areas.iter().map(ToString::to_string).collect(),
+            phone: t.phone.map(String::from),
+            email: t.email.map(String::from),
+            skills: t.skills.into_iter().map(String::from).collect(),
+            areas: t.areas.into_iter().map(String::from).collect(),
             capacity: t.capacity.get(),
             current_workload: value.current_workload,
             shift_start: t.shift.start().to_string(),
@@ -77,7 +80,7 @@ impl From<TechnicianWithLoad> for TechnicianResponse {
             latitude: t.position.map(GeoPoint::latitude),
             longitude: t.position.map(GeoPoint::longitude),
             location_updated_at: t.location_updated_at,
-            external_id: t.external_id.map(|e| e.to_string()),
+            external_id: t.external_id.map(String::from),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

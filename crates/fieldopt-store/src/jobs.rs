@@ -48,10 +48,7 @@ struct JobRow {
 
 impl JobRow {
     fn into_domain(self, skills: Vec<String>) -> StoreResult<Job> {
-        let mut skills_required = skills
-            .into_iter()
-            .map(Skill::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut skills_required: Vec<Skill> = skills.into_iter().map(Skill::from_storage).collect();
         skills_required.sort();
         Ok(Job {
             id: JobId(self.id),

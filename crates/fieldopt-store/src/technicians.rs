@@ -39,10 +39,7 @@ struct TechnicianRow {
 
 impl TechnicianRow {
     fn into_domain(self, skills: Vec<String>, areas: Vec<String>) -> StoreResult<Technician> {
-        let mut skills = skills
-            .into_iter()
-            .map(Skill::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut skills: Vec<Skill> = skills.into_iter().map(Skill::from_storage).collect();
         skills.sort();
         let mut areas = areas
             .into_iter()

@@ -1,6 +1,7 @@
 //! Finishing touches on the rendered OpenAPI document that hold for every
 //! schema, so no handler or wire type can forget them: what responses
-//! always send is `required`, and every integer has one format.
+//! always send is `required`, every integer has one format, and every GET
+//! of the API is a conditional request.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +11,56 @@ use serde_json::{Value, json};
 pub(crate) fn finish(doc: &mut Value) {
     require_sent_fields(doc);
     one_integer_format(doc);
+    conditional_gets(doc);
+}
+
+/// Every GET under `/api/v1` answers with an `ETag` and takes
+/// `If-None-Match` (see `conditional.rs`), so the document says so on each.
+fn conditional_gets(doc: &mut Value) {
+    let tag_header = json!({
+        "description": "Weak entity tag of this answer; send it back in `If-None-Match` to get 304 while nothing changed",
+        "schema": {"type": "string"}
+    });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let gets = paths
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with("/api/v1/"))
+        .filter_map(|(_, item)| item.get_mut("get"));
+    let mut any = false;
+    for operation in gets {
+        any = true;
+        let parameters = operation
+            .as_object_mut()
+            .expect("an operation is an object")
+            .entry("parameters")
+            .or_insert_with(|| json!([]));
+        if let Some(parameters) = parameters.as_array_mut() {
+            parameters.push(json!({
+                "name": "If-None-Match",
+                "in": "header",
+                "required": false,
+                "description": "Entity tags from earlier answers: 304 Not Modified while one still holds",
+                "schema": {"type": "string"}
+            }));
+        }
+        if let Some(ok) = operation.pointer_mut("/responses/200") {
+            let headers = ok
+                .as_object_mut()
+                .expect("a response is an object")
+                .entry("headers")
+                .or_insert_with(|| json!({}));
+            headers["ETag"] = tag_header.clone();
+        }
+        operation["responses"]["304"] = json!({"$ref": "#/components/responses/NotModified"});
+    }
+    if any {
+        doc["components"]["responses"]["NotModified"] = json!({
+            "description": "Not Modified: nothing this answer depends on changed since the entity tag in `If-None-Match`; no body",
+            "headers": {"ETag": tag_header}
+        });
+    }
 }
 
 /// Response schemas list every property as `required`: the server always

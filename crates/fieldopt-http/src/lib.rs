@@ -8,6 +8,7 @@
 pub mod assignments;
 pub mod auth;
 mod compression;
+mod conditional;
 pub mod connection;
 mod document;
 pub mod error;
@@ -31,7 +32,6 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpResponse, web};
-use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa::openapi::{self, RefOr};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -470,6 +470,7 @@ pub fn app(
         .service(
             scope::scope("/api/v1")
                 .wrap(from_fn(middleware::idempotency_keys))
+                .wrap(from_fn(conditional::entity_tags))
                 .route("/openapi.json", web::get().to(serve_openapi))
                 .configure(api_v1),
         )
@@ -498,8 +499,7 @@ pub fn app(
         // Accept-Encoding it cannot meet) is a problem document too.
         .wrap(from_fn(middleware::problem_documents))
         .wrap(from_fn(security::security_headers))
-        .wrap(from_fn(middleware::request_id))
-        .wrap(TracingLogger::<request_log::RequestSpan>::new())
+        .wrap(from_fn(request_log::log_requests))
 }
 
 /// CORS for the configured browser origins; none configured, no CORS.

@@ -21,30 +21,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Header carrying the idempotency key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-fn acceptable_request_id(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| b.is_ascii_graphic())
-}
-
-/// Middleware: echoes the client's `X-Request-Id` (if sane) or makes one,
-/// on every response.
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|v| acceptable_request_id(v))
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII")
-        });
-    let mut response = next.call(req).await?;
-    response.headers_mut().insert(REQUEST_ID, id);
-    Ok(response)
-}
-
 /// Middleware: `/api/v1/jobs/` is the same resource as `/api/v1/jobs`.
 pub async fn trim_trailing_slash(
     mut req: ServiceRequest,

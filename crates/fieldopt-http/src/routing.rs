@@ -1,13 +1,16 @@
 //! `/routing`: recommendations.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, get, post, web};
 use chrono::NaiveDate;
 use fieldopt_domain::access::Operation;
-use fieldopt_domain::{Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
+use fieldopt_domain::{DayLoad, Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
 use fieldopt_engine::day_plan::{DayInput, plan_day as plan_day_engine};
 use fieldopt_engine::vrp::{Cancel, SolveOptions};
 use fieldopt_engine::{Candidate, ScoredTechnician, rank_technicians};
 use fieldopt_store::assignments::{self, Placement, PlanBasis, PlannedDay};
+use fieldopt_store::technicians::TechnicianFilter;
 use fieldopt_store::{DbConn, Entity, StoreError, StoreResult, jobs, technicians, workload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -85,12 +88,22 @@ async fn recommend(
 ) -> Result<web::Json<RecommendationResponse>, ApiError> {
     let job_id = JobId(job_id);
     let today = today();
-    let (job, techs, loads) = state
+    // The database picks who has the skills, covers the area and takes
+    // work; only when none of them fits is the whole fleet read, to say why.
+    let (job, able, loads) = state
         .read(move |conn| {
             let job = jobs::find(conn, job_id)?;
-            let techs = technicians::all_live(conn)?;
+            let able = technicians::matching(
+                conn,
+                &TechnicianFilter {
+                    all_skills: job.skills_required.clone(),
+                    area: job.area.clone(),
+                    takes_work: true,
+                    ..TechnicianFilter::default()
+                },
+            )?;
             let loads = workload::day_loads_on(conn, job.work_date(today), Some(job_id))?;
-            Ok((job, techs, loads))
+            Ok((job, able, loads))
         })
         .await?;
     if job.status.is_final() {
@@ -99,20 +112,32 @@ async fn recommend(
             job.status
         )));
     }
-    let candidates: Vec<Candidate<'_>> = techs
-        .iter()
-        .map(|technician: &Technician| Candidate {
-            technician,
-            load: loads.get(&technician.id).copied().unwrap_or_default(),
-        })
-        .collect();
-    let ranking = rank_technicians(&job, &candidates);
+    let everyone;
+    let mut ranking = rank_technicians(&job, &with_loads(&able, &loads));
+    if ranking.recommended.is_none() {
+        everyone = state.read(technicians::all_live).await?;
+        ranking = rank_technicians(&job, &with_loads(&everyone, &loads));
+    }
     Ok(web::Json(RecommendationResponse {
         job_id: job.id.0,
         recommended_technician: ranking.recommended.map(Into::into),
         alternatives: ranking.alternatives.into_iter().map(Into::into).collect(),
         reason: ranking.reason,
     }))
+}
+
+/// Each technician with its load on the job's day.
+fn with_loads<'a>(
+    technicians: &'a [Technician],
+    loads: &HashMap<TechnicianId, DayLoad>,
+) -> Vec<Candidate<'a>> {
+    technicians
+        .iter()
+        .map(|technician| Candidate {
+            technician,
+            load: loads.get(&technician.id).copied().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// Recommend the best technician for a job.

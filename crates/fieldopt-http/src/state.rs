@@ -23,6 +23,10 @@ pub struct ApiSettings {
     pub body_timeout: std::time::Duration,
     /// Bounds of the idempotency-key store.
     pub idempotency: fieldopt_store::idempotency::Limits,
+    /// Queue this process's write transactions one at a time (SQLite: the
+    /// database takes one writer anyway; queueing in order beats every
+    /// writer polling the lock with growing back-offs).
+    pub single_writer: bool,
 }
 
 /// What one day plan may cost.
@@ -53,6 +57,7 @@ impl Default for ApiSettings {
             plan: PlanLimits::default(),
             body_timeout: std::time::Duration::from_secs(10),
             idempotency: fieldopt_store::idempotency::Limits::default(),
+            single_writer: false,
         }
     }
 }
@@ -65,6 +70,8 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     security: Arc<Security>,
     plan_permits: Arc<tokio::sync::Semaphore>,
+    /// One permit when writers queue (see [`ApiSettings::single_writer`]).
+    write_turns: Option<Arc<tokio::sync::Semaphore>>,
     held_keys: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
@@ -89,6 +96,9 @@ impl AppState {
             plan_permits: Arc::new(tokio::sync::Semaphore::new(
                 settings.plan.concurrency.max(1),
             )),
+            write_turns: settings
+                .single_writer
+                .then(|| Arc::new(tokio::sync::Semaphore::new(1))),
             held_keys: Arc::default(),
             pool,
             settings: Arc::new(settings),
@@ -187,6 +197,17 @@ impl AppState {
         mut work: impl FnMut(&mut DbConn, &Stamp) -> StoreResult<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let pool = self.pool.clone();
+        // Waiting for a turn counts against the same bound as waiting for
+        // a connection: past it, the database is as good as unavailable.
+        let _turn = match &self.write_turns {
+            Some(turns) => Some(
+                tokio::time::timeout(pool.connection_timeout(), turns.clone().acquire_owned())
+                    .await
+                    .map_err(|_| ApiError::Unavailable("timed out waiting to write".into()))?
+                    .map_err(|_| ApiError::Unavailable("shutting down".into()))?,
+            ),
+            None => None,
+        };
         let stamp = Stamp::now(actor.clone());
         web::block(move || {
             let mut conn = pool.get()?;

@@ -316,6 +316,7 @@ async fn list(
         external_id: optional(&query.external_id, |v| {
             field("external_id", ExternalId::parse(v))
         })?,
+        ..TechnicianFilter::default()
     };
     let date = optional(&query.date, |v| parse_date("date", v))?.unwrap_or_else(today);
     let page = page(&query.limit, &query.offset)?;

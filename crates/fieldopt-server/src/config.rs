@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldopt_http::auth::{AuthSettings, JwksSource};
 use fieldopt_http::rate_limit::RateLimitSettings;
 use fieldopt_http::{ApiSettings, PlanLimits, SecuritySettings};
+use fieldopt_store::DatabaseTarget;
 use fieldopt_store::idempotency::Limits as IdempotencyLimits;
 use ipnet::IpNet;
 use secrecy::SecretString;
@@ -291,6 +292,8 @@ impl Settings {
                 max_keys: self.idempotency_max_keys,
                 max_bytes: self.idempotency_max_bytes,
             },
+            single_writer: DatabaseTarget::parse(&self.database_url)
+                .is_ok_and(|target| target.has_single_writer()),
         }
     }
 

@@ -110,6 +110,13 @@ impl DatabaseTarget {
         }
     }
 
+    /// Whether the database takes one writer at a time (SQLite), so a
+    /// process does better queueing its writers than letting them poll the
+    /// lock.
+    pub fn has_single_writer(&self) -> bool {
+        matches!(self, DatabaseTarget::Sqlite(_))
+    }
+
     fn is_memory(&self) -> bool {
         matches!(self, DatabaseTarget::Sqlite(path) if path == ":memory:")
     }
@@ -282,7 +289,8 @@ pub fn ping(conn: &mut DbConn) -> StoreResult<()> {
 /// instead of failing with "database is locked" when a read turns into a
 /// write), a plain `BEGIN` on PostgreSQL. Commits on `Ok`, rolls back on
 /// `Err`. PostgreSQL deadlocks and serialization failures are retried a few
-/// times, so `work` may run more than once.
+/// times, so `work` may run more than once. Every commit counts in
+/// [`crate::versions::data_version`].
 pub fn write_transaction<T>(
     conn: &mut DbConn,
     mut work: impl FnMut(&mut DbConn) -> StoreResult<T>,
@@ -308,7 +316,7 @@ fn run_in_transaction<T>(
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    match work(conn) {
+    match work(conn).and_then(|value| crate::versions::count_write(conn).map(|()| value)) {
         Ok(value) => {
             on_backend!(conn, c => AnsiTransactionManager::commit_transaction(c))?;
             Ok(value)

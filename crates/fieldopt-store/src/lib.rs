@@ -21,6 +21,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod technicians;
+pub mod versions;
 pub mod workload;
 
 pub use connection::{

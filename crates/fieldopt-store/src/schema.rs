@@ -138,3 +138,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_events,
     idempotency_keys
 );
+
+diesel::table! {
+    data_versions (shard) {
+        shard -> Integer,
+        version -> BigInt,
+    }
+}

@@ -138,6 +138,70 @@ pub struct TechnicianFilter {
     pub area: Option<Area>,
     /// Only the technician with this external id.
     pub external_id: Option<ExternalId>,
+    /// Only technicians with every one of these skills.
+    pub all_skills: Vec<Skill>,
+    /// Only technicians whose status takes work.
+    pub takes_work: bool,
+}
+
+/// The live technicians matching a [`TechnicianFilter`], as a boxed query
+/// of the backend `on_backend!` picked (one place for the filter rules).
+macro_rules! matching_technicians {
+    ($filter:expr) => {{
+        let filter: &TechnicianFilter = $filter;
+        let mut query = technicians::table
+            .filter(technicians::deleted_at.is_null())
+            .into_boxed();
+        if let Some(only) = filter.only {
+            query = query.filter(technicians::id.eq(only.0));
+        }
+        if let Some(external) = &filter.external_id {
+            query = query.filter(technicians::external_id.eq(external.as_str().to_string()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(technicians::status.eq(status.as_str()));
+        }
+        if filter.takes_work {
+            let working: Vec<&str> = TechnicianStatus::ALL
+                .iter()
+                .filter(|status| status.takes_work())
+                .map(|status| status.as_str())
+                .collect();
+            query = query.filter(technicians::status.eq_any(working));
+        }
+        for skill in filter.skill.iter().chain(&filter.all_skills) {
+            query = query.filter(diesel::dsl::exists(
+                technician_skills::table
+                    .filter(technician_skills::technician_id.eq(technicians::id))
+                    .filter(technician_skills::skill.eq(skill.as_str().to_string())),
+            ));
+        }
+        if let Some(area) = &filter.area {
+            let any_area =
+                technician_areas::table.filter(technician_areas::technician_id.eq(technicians::id));
+            query = query.filter(
+                diesel::dsl::exists(
+                    any_area.filter(technician_areas::area.eq(area.as_str().to_string())),
+                )
+                .or(diesel::dsl::not(diesel::dsl::exists(
+                    technician_areas::table
+                        .filter(technician_areas::technician_id.eq(technicians::id)),
+                ))),
+            );
+        }
+        query
+    }};
+}
+
+/// Every live technician matching `filter`, by id; the database does the
+/// filtering (indexes on skills and areas), so asking for the few who can
+/// do a job does not read the whole fleet.
+pub fn matching(conn: &mut DbConn, filter: &TechnicianFilter) -> StoreResult<Vec<Technician>> {
+    let rows: Vec<TechnicianRow> = on_backend!(conn, c => matching_technicians!(filter)
+        .order(technicians::id)
+        .select(TechnicianRow::as_select())
+        .load(c)?);
+    load_many(conn, rows)
 }
 
 fn load_many(conn: &mut DbConn, rows: Vec<TechnicianRow>) -> StoreResult<Vec<Technician>> {
@@ -217,41 +281,7 @@ pub fn list(
     page: Page,
 ) -> StoreResult<Paged<TechnicianWithLoad>> {
     let (rows, total): (Vec<TechnicianRow>, i64) = on_backend!(conn, c => {
-        let filtered = || {
-            let mut query = technicians::table
-                .filter(technicians::deleted_at.is_null())
-                .into_boxed();
-            if let Some(only) = filter.only {
-                query = query.filter(technicians::id.eq(only.0));
-            }
-            if let Some(external) = &filter.external_id {
-                query = query.filter(technicians::external_id.eq(external.as_str().to_string()));
-            }
-            if let Some(status) = filter.status {
-                query = query.filter(technicians::status.eq(status.as_str()));
-            }
-            if let Some(skill) = &filter.skill {
-                query = query.filter(diesel::dsl::exists(
-                    technician_skills::table
-                        .filter(technician_skills::technician_id.eq(technicians::id))
-                        .filter(technician_skills::skill.eq(skill.as_str().to_string())),
-                ));
-            }
-            if let Some(area) = &filter.area {
-                let any_area = technician_areas::table
-                    .filter(technician_areas::technician_id.eq(technicians::id));
-                query = query.filter(
-                    diesel::dsl::exists(
-                        any_area.filter(technician_areas::area.eq(area.as_str().to_string())),
-                    )
-                    .or(diesel::dsl::not(diesel::dsl::exists(
-                        technician_areas::table
-                            .filter(technician_areas::technician_id.eq(technicians::id)),
-                    ))),
-                );
-            }
-            query
-        };
+        let filtered = || matching_technicians!(filter);
         let rows: Vec<_> = filtered()
             .order(technicians::id)
             .limit(page.limit)

@@ -346,7 +346,7 @@ fn role_from(value: Option<&Value>) -> Option<Role> {
 }
 
 /// The caller of a request, resolved once by the access-control middleware.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
     actor: Actor,
     role: Option<Role>,

@@ -324,6 +324,28 @@ fn run_in_transaction<T>(
     }
 }
 
+/// Runs `work` in a read-only snapshot that no concurrent write can tear:
+/// `REPEATABLE READ READ ONLY` on PostgreSQL, a deferred read transaction
+/// on SQLite (under WAL it reads one snapshot from its first read to its
+/// end, without blocking writers). Always rolled back: nothing is written.
+pub fn snapshot_transaction<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+    }
+    let outcome = work(conn);
+    if let Err(rollback) = on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c)) {
+        tracing::warn!(%rollback, "ending a snapshot failed");
+    }
+    outcome
+}
+
 /// Runs read-only `work` in a transaction, so it sees one consistent snapshot.
 pub fn read_transaction<T>(
     conn: &mut DbConn,

@@ -120,12 +120,15 @@ async fn backup_copies_a_live_sqlite_database_under_write_load() {
     let env = vec![("DATABASE_URL", app.database_url.clone())];
     let (args_copy, env_copy) = (copy.display().to_string(), env.clone());
     let backup_started = Instant::now();
+    let at_start = jobs::count(&mut app.pool.get().unwrap()).unwrap();
     let out = tokio::task::spawn_blocking(move || {
         run_fieldopt(&["backup", args_copy.as_str()], &env_copy)
     })
     .await
     .unwrap();
+    let at_end = jobs::count(&mut app.pool.get().unwrap()).unwrap();
     let backup_time = backup_started.elapsed();
+    assert!(at_end > at_start, "no write happened while the backup ran");
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     let written: usize = join_all(writers)
@@ -196,8 +199,9 @@ async fn backup_copies_a_live_sqlite_database_under_write_load() {
     );
     assert_eq!(std::fs::metadata(&copy).unwrap().len(), size);
     eprintln!(
-        "backup under load: {written} writes during the test, backup took {backup_time:?}, \
-         test {:?}",
+        "backup under load: {written} writes during the test, {} while the backup ran \
+         ({backup_time:?}), test {:?}",
+        at_end - at_start,
         started.elapsed()
     );
 }

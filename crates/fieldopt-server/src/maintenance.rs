@@ -53,6 +53,11 @@ fn run_check(settings: &Settings) -> anyhow::Result<integrity::Report> {
         anyhow::bail!("no SQLite database at {}", path.display());
     }
     let mut conn = target.connect()?;
+    if fieldopt_store::has_pending_migrations(&mut conn)? {
+        anyhow::bail!(
+            "the database schema is not up to date; run `fieldopt migrate` first (or start `fieldopt serve` once)"
+        );
+    }
     Ok(integrity::check(&mut conn)?)
 }
 

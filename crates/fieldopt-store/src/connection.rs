@@ -261,6 +261,16 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     outcome.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
 }
 
+/// Whether the database lacks migrations this build knows (a schema that
+/// `run_migrations` has not brought up to date).
+pub fn has_pending_migrations(conn: &mut DbConn) -> StoreResult<bool> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    pending.map_err(|e| StoreError::Unavailable(format!("reading the migrations failed: {e}")))
+}
+
 /// Reverts every migration (for tests of `down.sql`).
 pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let outcome = match conn {

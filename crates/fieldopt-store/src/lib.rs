@@ -27,8 +27,8 @@ pub mod workload;
 
 pub use connection::{
     ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
-    build_pool, ping, read_transaction, revert_all_migrations, run_migrations,
-    snapshot_transaction, write_transaction,
+    build_pool, has_pending_migrations, ping, read_transaction, revert_all_migrations,
+    run_migrations, snapshot_transaction, write_transaction,
 };
 pub use convert::{Stamp, now};
 pub use error::{Entity, StoreError, StoreResult};

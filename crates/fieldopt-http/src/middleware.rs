@@ -21,6 +21,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Header carrying the idempotency key.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+tokio::task_local! {
+    /// The (client, key) of the idempotent request being handled: its write
+    /// transaction marks the key applied ([`AppState::write`]).
+    pub(crate) static IDEMPOTENT_REQUEST: (String, String);
+}
+
 /// Middleware: `/api/v1/jobs/` is the same resource as `/api/v1/jobs`.
 pub async fn trim_trailing_slash(
     mut req: ServiceRequest,
@@ -166,6 +172,18 @@ pub async fn idempotency_keys(
             };
             return Ok(refuse(req, error));
         }
+        Ok(KeyState::AppliedUnanswered { request_hash }) => {
+            let error = if request_hash == hash {
+                ApiError::Conflict(
+                    "A request with this Idempotency-Key was applied, but the server stopped \
+                     before storing its answer; read the resource to see the result"
+                        .into(),
+                )
+            } else {
+                mismatch()
+            };
+            return Ok(refuse(req, error));
+        }
         Ok(KeyState::OverQuota) => {
             let error = ApiError::TooManyRequests {
                 retry_after_secs: 3600,
@@ -176,7 +194,9 @@ pub async fn idempotency_keys(
     }
 
     state.hold_idempotency_key(&client, &key);
-    let response = next.call(req).await?;
+    let response = IDEMPOTENT_REQUEST
+        .scope((client.clone(), key.clone()), next.call(req))
+        .await?;
     let (request, response) = response.into_parts();
     let status = response.status();
     let (head, body) = response.into_parts();

@@ -190,7 +190,8 @@ impl AppState {
     }
 
     /// Runs database work in one write transaction on the blocking pool,
-    /// passing the request's stamp: its time and who asked.
+    /// passing the request's stamp: its time and who asked. In a request
+    /// with an `Idempotency-Key` the same transaction marks the key applied.
     pub async fn write<T: Send + 'static>(
         &self,
         actor: &Actor,
@@ -209,9 +210,18 @@ impl AppState {
             None => None,
         };
         let stamp = Stamp::now(actor.clone());
+        let idempotent = crate::middleware::IDEMPOTENT_REQUEST
+            .try_with(Clone::clone)
+            .ok();
         web::block(move || {
             let mut conn = pool.get()?;
-            write_transaction(&mut conn, |conn| work(conn, &stamp))
+            write_transaction(&mut conn, |conn| {
+                let done = work(conn, &stamp)?;
+                if let Some((client, key)) = &idempotent {
+                    fieldopt_store::idempotency::mark_applied(conn, client, key)?;
+                }
+                Ok(done)
+            })
         })
         .await?
         .map_err(ApiError::from)

@@ -35,6 +35,18 @@ pub enum Command {
     Migrate,
     /// Load the demo data set into an empty database.
     Seed,
+    /// Check every data invariant of the database (docs/ARCHITECTURE.md)
+    /// in one consistent snapshot: prints each violation on its own line
+    /// and exits 1, or prints `ok` and exits 0; exits 2 when the database
+    /// cannot be read. Safe on a live database; writes nothing.
+    Check,
+    /// Write a consistent copy of the live SQLite database to PATH (which
+    /// must not exist) while it keeps serving; PostgreSQL is refused (use
+    /// pg_dump).
+    Backup {
+        /// Where the copy goes; refused if it exists.
+        path: PathBuf,
+    },
     /// Print the OpenAPI document to stdout.
     Openapi,
     /// Print a bearer token signed with the configured secret

@@ -5,6 +5,7 @@
 //! so integration tests can start the real application in-process.
 
 pub mod config;
+pub mod maintenance;
 pub mod seed;
 pub mod solve;
 pub mod startup;

@@ -3,13 +3,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use fieldopt_server::config::{Cli, Command};
 use fieldopt_server::startup::{self, Application};
-use fieldopt_server::{seed, solve, telemetry, token};
+use fieldopt_server::{maintenance, seed, solve, telemetry, token};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("fieldopt: {error:#}");
             ExitCode::FAILURE
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => actix_web::rt::System::new().block_on(async move {
@@ -26,13 +26,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .run_until_stopped()
                 .await?;
             tracing::info!("stopped");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }),
         Command::Migrate => {
             let pool = startup::connect(&settings)?;
             let ran = startup::migrate(&pool)?;
             println!("{ran} migrations applied");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Seed => {
             let pool = startup::connect(&settings)?;
@@ -42,7 +42,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "seeded {} technicians and {} jobs for {} and {}",
                 loaded.technicians, loaded.jobs, loaded.first_day, loaded.second_day
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => Ok(maintenance::check(&settings)),
+        Command::Backup { path } => {
+            let copy = maintenance::backup(&settings, &path)?;
+            println!("{}", copy.summary());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Solve {
             file,
@@ -57,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             )?;
             println!("{result}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token {
             role,
@@ -72,11 +78,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ttl_secs: ttl,
             };
             println!("{}", token::mint(settings.auth_secret.as_ref(), &request)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             println!("{}", fieldopt_http::openapi().to_pretty_json()?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

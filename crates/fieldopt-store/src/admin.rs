@@ -1,11 +1,20 @@
 //! Creating and dropping whole PostgreSQL databases: for test suites that
 //! give every test its own database, and for operators scripting set-up.
+//! Raw SQL on a connection, for tests that damage a database on purpose.
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 
-use crate::ConnectError;
+use crate::{ConnectError, DbConn, StoreResult, on_backend};
+
+/// Runs raw SQL statements, outside any rule of the store: for tests that
+/// corrupt a database on purpose, and for repairs by hand. Never called by
+/// the server.
+pub fn run_sql(conn: &mut DbConn, sql: &str) -> StoreResult<()> {
+    on_backend!(conn, c => c.batch_execute(sql))?;
+    Ok(())
+}
 
 fn quoted(name: &str) -> Result<String, ConnectError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {

@@ -502,6 +502,18 @@ pub fn for_technician(
     })
 }
 
+/// An assignment by id, live or ended, with whether it has ended;
+/// `NotFound(Assignment)` if there is none.
+pub fn find(conn: &mut DbConn, id: AssignmentId) -> StoreResult<(Assignment, bool)> {
+    let row: Option<(AssignmentRow, Option<NaiveDateTime>)> = on_backend!(conn, c => assignments::table
+        .filter(assignments::id.eq(id.0))
+        .select((AssignmentRow::as_select(), assignments::ended_at))
+        .first(c)
+        .optional()?);
+    row.map(|(row, ended)| (row.into(), ended.is_some()))
+        .ok_or(StoreError::NotFound(Entity::Assignment))
+}
+
 /// A job's live assignment: `NotFound(Job)` for an unknown job,
 /// `NotFound(Assignment)` when it has none.
 pub fn for_job(conn: &mut DbConn, job: JobId) -> StoreResult<Assignment> {

@@ -268,6 +268,16 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     outcome.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
 }
 
+/// Whether the database lacks migrations this build knows (a schema that
+/// `run_migrations` has not brought up to date).
+pub fn has_pending_migrations(conn: &mut DbConn) -> StoreResult<bool> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    pending.map_err(|e| StoreError::Unavailable(format!("reading the migrations failed: {e}")))
+}
+
 /// Reverts every migration (for tests of `down.sql`).
 pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let outcome = match conn {
@@ -330,6 +340,28 @@ fn run_in_transaction<T>(
             Err(error)
         }
     }
+}
+
+/// Runs `work` in a read-only snapshot that no concurrent write can tear:
+/// `REPEATABLE READ READ ONLY` on PostgreSQL, a deferred read transaction
+/// on SQLite (under WAL it reads one snapshot from its first read to its
+/// end, without blocking writers). Always rolled back: nothing is written.
+pub fn snapshot_transaction<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> StoreResult<T>,
+) -> StoreResult<T> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+    }
+    let outcome = work(conn);
+    if let Err(rollback) = on_backend!(conn, c => AnsiTransactionManager::rollback_transaction(c)) {
+        tracing::warn!(%rollback, "ending a snapshot failed");
+    }
+    outcome
 }
 
 /// Runs read-only `work` in a transaction, so it sees one consistent snapshot.

@@ -6,8 +6,11 @@
 //! completed with the response, or released when the request failed on the
 //! server's side so that a retry may run again. A second request with a
 //! reserved key learns that the first is still in flight; once the lease has
-//! ended (the first request was lost to a crash), the key is free again.
-//! What one client may store is bounded.
+//! ended (the first request was lost to a crash), the key is free again —
+//! unless the request's own transaction had already marked the key
+//! *applied* ([`mark_applied`]): then its writes are in the database but its
+//! answer was lost, and running it again would do them twice, so a retry
+//! learns that instead. What one client may store is bounded.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::dsl::{count_star, sum};
@@ -22,6 +25,10 @@ pub const RETENTION_HOURS: i64 = 24;
 
 /// Status code stored while the first request is still running.
 const IN_FLIGHT: i32 = 0;
+
+/// Status code stored by the request's own write transaction: its writes
+/// committed, its response is not stored yet.
+const APPLIED: i32 = 1;
 
 /// Bounds of the store, per client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +58,12 @@ pub enum KeyState {
     Reserved,
     /// Another request with the key is still running.
     InFlight {
+        /// Fingerprint of that request.
+        request_hash: String,
+    },
+    /// The first request's writes committed, but the server stopped (a
+    /// crash, a forced shutdown) before its response was stored.
+    AppliedUnanswered {
         /// Fingerprint of that request.
         request_hash: String,
     },
@@ -120,6 +133,7 @@ pub fn reserve(
                 .execute(c)?);
             Ok(KeyState::Reserved)
         }
+        Some((request_hash, APPLIED, _, _)) => Ok(KeyState::AppliedUnanswered { request_hash }),
         Some((request_hash, status, body, _)) => Ok(KeyState::Completed {
             request_hash,
             status_code: u16::try_from(status).unwrap_or(500),
@@ -152,6 +166,22 @@ pub fn reserve(
     }
 }
 
+/// Marks `client`'s reserved `key` applied. Run inside the request's own
+/// write transaction, so the mark commits exactly when its writes do: a
+/// crash before the response is stored can then never let a retry run the
+/// request a second time.
+pub fn mark_applied(conn: &mut DbConn, client: &str, key: &str) -> StoreResult<()> {
+    on_backend!(conn, c => diesel::update(
+            idempotency_keys::table
+                .filter(idempotency_keys::client.eq(client))
+                .filter(idempotency_keys::idempotency_key.eq(key))
+                .filter(idempotency_keys::status_code.eq(IN_FLIGHT)),
+        )
+        .set(idempotency_keys::status_code.eq(APPLIED))
+        .execute(c)?);
+    Ok(())
+}
+
 /// Stores the response of the request that reserved `client`'s `key`.
 pub fn complete(
     conn: &mut DbConn,
@@ -174,7 +204,8 @@ pub fn complete(
     Ok(())
 }
 
-/// Forgets a reservation, so that a retry runs the request again.
+/// Forgets a reservation, so that a retry runs the request again; a key
+/// marked applied is kept (its writes happened).
 pub fn release(conn: &mut DbConn, client: &str, key: &str) -> StoreResult<()> {
     on_backend!(conn, c => diesel::delete(
             idempotency_keys::table

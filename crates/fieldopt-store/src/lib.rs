@@ -17,8 +17,10 @@ mod schema;
 
 pub mod admin;
 pub mod assignments;
+pub mod backup;
 pub mod events;
 pub mod idempotency;
+pub mod integrity;
 pub mod jobs;
 pub mod technicians;
 pub mod versions;
@@ -26,7 +28,8 @@ pub mod workload;
 
 pub use connection::{
     ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
-    build_pool, ping, read_transaction, revert_all_migrations, run_migrations, write_transaction,
+    build_pool, has_pending_migrations, ping, read_transaction, revert_all_migrations,
+    run_migrations, snapshot_transaction, write_transaction,
 };
 pub use convert::{Stamp, now};
 pub use error::{Entity, StoreError, StoreResult};

@@ -385,3 +385,56 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+impl ServerProcess {
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in address")
+    }
+
+    /// Sends SIGTERM without waiting for the exit.
+    pub fn send_sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+
+    /// Waits for the process to exit (blocking) and returns its status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+
+    /// SIGKILL: the process dies at once, wherever it was.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+/// Runs `fieldopt ARGS` with these environment settings to its end.
+pub fn run_fieldopt(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fieldopt"));
+    command.args(args).env("RUST_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run fieldopt")
+}
+
+/// A pool of `connections` on `database_url`, for checking from the test.
+pub fn pool_for(database_url: &str, connections: u32) -> fieldopt_store::DbPool {
+    let target = fieldopt_store::DatabaseTarget::parse(database_url).expect("database URL");
+    fieldopt_store::build_pool(fieldopt_store::PoolOptions {
+        max_size: Some(connections),
+        ..fieldopt_store::PoolOptions::new(target)
+    })
+    .expect("pool")
+}

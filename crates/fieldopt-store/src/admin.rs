@@ -5,7 +5,7 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 
-use crate::ConnectError;
+use crate::{ConnectError, DbConn, StoreResult};
 
 fn quoted(name: &str) -> Result<String, ConnectError> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -44,6 +44,13 @@ pub fn drop_postgres_database(base_url: &str, name: &str) -> Result<(), ConnectE
     let mut conn = PgConnection::establish(base_url)?;
     let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(name)?);
     conn.batch_execute(&sql)?;
+    Ok(())
+}
+
+/// Runs `sql` (one or more statements, no results) as it is: for
+/// operators' scripts and for tests that hold locks or inspect a database.
+pub fn execute_sql(conn: &mut DbConn, sql: &str) -> StoreResult<()> {
+    conn.batch_execute(sql)?;
     Ok(())
 }
 

@@ -24,9 +24,10 @@ pub mod technicians;
 pub mod workload;
 
 pub use connection::{
-    ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
-    build_pool, ping, read_transaction, revert_all_migrations, run_migrations, write_transaction,
+    ConnectError, DEFAULT_TIMEOUT, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions,
+    PooledConn, build_pool, ping, read_transaction, revert_all_migrations, run_migrations,
+    write_transaction,
 };
 pub use convert::{Stamp, now};
-pub use error::{Entity, StoreError, StoreResult};
+pub use error::{Entity, Outage, StoreError, StoreResult};
 pub use paging::{Page, Paged};

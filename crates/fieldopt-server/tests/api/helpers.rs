@@ -325,10 +325,7 @@ impl ServerProcess {
         env: &[(&str, String)],
         log: impl Into<std::process::Stdio>,
     ) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fieldopt"));
         command
             .arg("serve")
@@ -384,4 +381,12 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }

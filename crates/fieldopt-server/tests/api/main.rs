@@ -14,6 +14,7 @@ mod hostile;
 mod http_caching;
 mod jobs;
 mod operations;
+mod outage;
 mod plan_bounds;
 mod planning;
 mod process;

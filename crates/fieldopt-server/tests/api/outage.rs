@@ -275,7 +275,7 @@ async fn keep_loading(client: Client, base: String, stop: Arc<AtomicBool>) -> Se
     let mut n = 0u32;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let write = n % 2 == 0;
+        let write = n.is_multiple_of(2);
         let request = if write {
             client
                 .post(format!("{base}/api/v1/technicians"))

@@ -267,9 +267,10 @@ pub fn build_pool(options: PoolOptions) -> Result<DbPool, ConnectError> {
             .unwrap_or_else(|| options.target.default_pool_size())
             .max(1)
     };
-    // A PostgreSQL server that restarted leaves the pool's connections dead
-    // without telling them; checking each one out with a ping finds them
-    // and opens fresh ones, so service resumes on its own. An SQLite
+    // A connection that breaks in use is dropped on return (Diesel marks
+    // it broken). But a PostgreSQL restart while connections sit idle
+    // leaves them dead unseen: a ping at checkout finds them and opens
+    // fresh ones, so no request fails once the server is back. An SQLite
     // connection cannot go stale that way.
     let test_on_check_out = matches!(options.target, DatabaseTarget::Postgres(_));
     r2d2::Pool::builder()

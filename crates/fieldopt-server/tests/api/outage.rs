@@ -400,6 +400,19 @@ async fn a_stopped_postgres_gives_quick_503s_and_service_resumes_without_a_resta
         (acknowledged..=acknowledged + refused_writes).contains(&count),
         "{count} technicians for {acknowledged} acknowledged and {refused_writes} refused writes"
     );
+
+    // A restart between two requests: every idle connection of the pool is
+    // dead, and not one request may pay for it.
+    postgres.pg_stop();
+    postgres.pg_start();
+    let quiet = (0..8).map(|_| send(client.get(format!("{base}/api/v1/technicians?limit=1"))));
+    for answer in futures_util::future::join_all(quiet).await {
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "after a quiet restart: {answer:?}"
+        );
+    }
     assert!(server.terminate(), "fieldopt did not stop cleanly");
 }
 

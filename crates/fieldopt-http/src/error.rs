@@ -5,7 +5,7 @@ use std::fmt;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
-use fieldopt_store::StoreError;
+use fieldopt_store::{Outage, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -68,8 +68,13 @@ pub enum ApiError {
         /// Seconds until the next request can pass.
         retry_after_secs: u64,
     },
-    /// 503: the database is unavailable.
-    Unavailable(String),
+    /// 503: the database cannot serve the request now.
+    Unavailable {
+        /// What kind of outage, for the client's detail.
+        outage: Outage,
+        /// The database's words, logged, never shown.
+        cause: String,
+    },
     /// 503: a bounded resource is in full use; retry after a while.
     Overloaded {
         /// What the client is told.
@@ -115,7 +120,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => ("idempotency-key-reused", "Unprocessable Content"),
             ApiError::PlanTooLarge(_) => ("plan-too-large", "Unprocessable Content"),
             ApiError::Overloaded { .. } => ("overloaded", "Service Unavailable"),
-            ApiError::Unavailable(_) => ("service-unavailable", "Service Unavailable"),
+            ApiError::Unavailable { .. } => ("database-unavailable", "Service Unavailable"),
             ApiError::Internal(_) => ("internal", "Internal Server Error"),
             ApiError::ClientGone => ("client-closed-request", "Client Closed Request"),
             ApiError::Other { status, .. } => {
@@ -149,7 +154,7 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("Too many requests; retry after {retry_after_secs} s")
             }
-            ApiError::Unavailable(_) => "Service temporarily unavailable".to_string(),
+            ApiError::Unavailable { outage, .. } => outage_detail(*outage).to_string(),
             ApiError::Internal(_) => "Internal server error".to_string(),
         }
     }
@@ -170,7 +175,7 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // The hidden cause goes to logs, through Display.
-            ApiError::Unavailable(cause) | ApiError::Internal(cause) => f.write_str(cause),
+            ApiError::Unavailable { cause, .. } | ApiError::Internal(cause) => f.write_str(cause),
             other => f.write_str(&other.detail()),
         }
     }
@@ -195,7 +200,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Other { status, .. } => *status,
             ApiError::ClientGone => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
@@ -205,8 +210,8 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(error.cause = %cause, "database unavailable")
+            ApiError::Unavailable { outage, cause } => {
+                tracing::warn!(error.cause = %cause, outage = outage.name(), "database unavailable")
             }
             _ => {}
         }
@@ -221,8 +226,8 @@ impl ResponseError for ApiError {
             response.insert_header((header::ALLOW, names.join(", ")));
         }
         match self {
-            ApiError::Unavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, "1"));
+            ApiError::Unavailable { outage, .. } => {
+                response.insert_header((header::RETRY_AFTER, outage_retry_after(*outage)));
             }
             ApiError::TooManyRequests { retry_after_secs }
             | ApiError::Overloaded {
@@ -244,6 +249,34 @@ impl ResponseError for ApiError {
     }
 }
 
+/// What a client reads when the database cannot serve it: the kind of
+/// outage in plain words, never a path, SQL or the database's own message.
+fn outage_detail(outage: Outage) -> &'static str {
+    match outage {
+        Outage::Unreachable => "The database cannot be reached; retry later",
+        Outage::TimedOut => "The database did not answer in time; retry later",
+        Outage::Locked => {
+            "The database is locked by another writer for longer than the timeout; retry later"
+        }
+        Outage::ReadOnly => {
+            "The database is read-only; changes are refused until it is writable again (reads still work)"
+        }
+        Outage::DiskFull => {
+            "The database's disk is full; changes are refused until space is freed (reads still work)"
+        }
+        Outage::Storage => "The database's storage is failing; retry later",
+    }
+}
+
+/// Seconds a client should wait: short for contention that passes by
+/// itself, longer for outages an operator has to mend.
+fn outage_retry_after(outage: Outage) -> &'static str {
+    match outage {
+        Outage::TimedOut | Outage::Locked => "1",
+        Outage::Unreachable | Outage::ReadOnly | Outage::DiskFull | Outage::Storage => "5",
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -252,7 +285,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
-            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Unavailable { outage, cause } => ApiError::Unavailable { outage, cause },
             StoreError::Corrupt(_) | StoreError::Database(_) => {
                 ApiError::Internal(error.to_string())
             }

@@ -288,7 +288,11 @@ fn shared_responses() -> [SharedResponse; 11] {
             "500",
             "Server fault; the detail never shows internals",
         ),
-        SharedResponse::new("Unavailable", "503", "The database is unavailable or busy")
+        SharedResponse::new(
+            "Unavailable",
+            "503",
+            "The database cannot serve the request now: unreachable, too slow, locked, read-only or out of space (`urn:fieldopt:problem:database-unavailable`; the detail says which)",
+        )
             .with_headers(&[("Retry-After", "Seconds to wait before retrying")]),
     ]
 }
@@ -351,6 +355,11 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                 id.as_str(),
                 "get_health" | "get_health_check" | "get_readiness"
             );
+            // Liveness and metrics answer from memory: no 503 from them.
+            let touches_database = !matches!(
+                id.as_str(),
+                "get_health" | "get_health_check" | "get_metrics"
+            );
             if DEPRECATED_OPERATIONS.contains(&id.as_str()) {
                 operation.deprecated = Some(openapi::Deprecated::True);
             }
@@ -378,6 +387,7 @@ fn add_common_responses(doc: &mut openapi::OpenApi) {
                 // What a reused key answers; POSTs alone take keys.
                 "422" => method == "post",
                 "429" => !probe,
+                "503" => touches_database,
                 _ => true,
             };
             let responses = &mut operation.responses.responses;

@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use fieldopt_store::Outage;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -47,8 +49,9 @@ pub async fn get_health_check() -> web::Json<HealthResponse> {
 
 /// Readiness: 200 when the database answers, 503 otherwise.
 ///
-/// Checks out a database connection and runs a trivial query; 503 while the
-/// database is unreachable, so a load balancer sends traffic elsewhere until it
+/// Checks out a database connection and runs a trivial query, all within
+/// `FIELDOPT_DB_TIMEOUT_MS`; 503 while the database is unreachable or does
+/// not answer in time, so a load balancer sends traffic elsewhere until it
 /// returns. Never rate limited.
 #[utoipa::path(
     tag = "operations",
@@ -64,9 +67,11 @@ pub async fn get_readiness(
         .read(fieldopt_store::ping)
         .await
         .map_err(|error| match error {
-            ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
-                ApiError::Unavailable(cause)
-            }
+            // Whatever failed, the database is not serving: not ready.
+            ApiError::Internal(cause) => ApiError::Unavailable {
+                outage: Outage::Storage,
+                cause,
+            },
             other => other,
         })?;
     Ok(web::Json(HealthResponse { status: "ok" }))

@@ -113,6 +113,11 @@ pub struct Settings {
     /// Most database connections (default: 8 for SQLite, 16 for PostgreSQL).
     #[arg(long, env = "FIELDOPT_POOL_SIZE", global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pool_size: Option<u32>,
+    /// Longest wait on the database, in milliseconds: for a free
+    /// connection, to connect, for a lock, for one statement. Past it a
+    /// request gets 503 with `Retry-After` instead of hanging.
+    #[arg(long, env = "FIELDOPT_DB_TIMEOUT_MS", default_value_t = 5000, global = true, value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub db_timeout_ms: u64,
     /// Average travel speed for ETAs and planning, km/h (1..=300).
     #[arg(
         long,
@@ -260,6 +265,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.into(),
             pool_size: None,
+            db_timeout_ms: 5000,
             speed_kmh: 40.0,
             plan_max_jobs: 5000,
             plan_max_technicians: 1000,
@@ -335,6 +341,11 @@ impl Settings {
             trusted_proxies: self.trusted_proxies.clone(),
             cors_origins: self.cors_origins.clone(),
         }
+    }
+
+    /// The longest wait on the database.
+    pub fn db_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_timeout_ms)
     }
 
     /// The SQLite file, if the URL names one (for messages).

@@ -18,6 +18,7 @@ pub fn connect(settings: &Settings) -> anyhow::Result<DbPool> {
     let backend = target.backend_name();
     let pool = build_pool(PoolOptions {
         max_size: settings.pool_size,
+        timeout: settings.db_timeout(),
         ..PoolOptions::new(target)
     })
     .with_context(|| format!("cannot connect to the {backend} database"))?;

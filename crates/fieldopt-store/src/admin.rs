@@ -56,6 +56,13 @@ pub fn drop_postgres_database(base_url: &str, name: &str) -> Result<(), ConnectE
     Ok(())
 }
 
+/// Runs `sql` (one or more statements, no results) as it is: for
+/// operators' scripts and for tests that hold locks or inspect a database.
+pub fn execute_sql(conn: &mut DbConn, sql: &str) -> StoreResult<()> {
+    conn.batch_execute(sql)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,14 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::{StoreError, StoreResult};
+use crate::{Outage, StoreError, StoreResult};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
-/// How long SQLite waits for a lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// The default of `FIELDOPT_DB_TIMEOUT_MS`: how long any one wait on the
+/// database may last.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Arbitrary key of the PostgreSQL advisory lock that serialises migrations
 /// when several servers start at once.
@@ -132,15 +133,34 @@ impl DatabaseTarget {
         }
     }
 
-    /// Opens one connection, with the SQLite settings applied.
+    /// Opens one connection with the default timeout ([`DEFAULT_TIMEOUT`]).
     pub fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.connect_within(DEFAULT_TIMEOUT)
+    }
+
+    /// Opens one connection whose every wait is bounded by `timeout`:
+    /// connecting (PostgreSQL `connect_timeout`, unless the URL sets one),
+    /// waiting for a lock (`lock_timeout`, SQLite `busy_timeout`) and
+    /// running a statement (`statement_timeout`), so a database that stops
+    /// answering fails a request instead of holding it.
+    pub fn connect_within(&self, timeout: Duration) -> Result<DbConn, ConnectError> {
+        let millis = timeout.as_millis().max(1);
         match self {
-            DatabaseTarget::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+            DatabaseTarget::Postgres(url) => {
+                let mut conn = PgConnection::establish(&with_connect_timeout(url, timeout))?;
+                // A statement stuck on a lock hits lock_timeout first (its
+                // clock starts earlier), so the client hears "locked".
+                let statement_millis = millis + millis / 10;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {statement_millis}; SET lock_timeout = {millis};"
+                ))?;
+                Ok(DbConn::Postgres(conn))
+            }
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 // busy_timeout first, so switching to WAL waits for other openers.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                    "PRAGMA busy_timeout = {millis};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;"
@@ -150,6 +170,17 @@ impl DatabaseTarget {
             }
         }
     }
+}
+
+/// `url` with libpq's `connect_timeout` (whole seconds, at least 2 as libpq
+/// counts) added, unless the URL already chooses one.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let seconds = timeout.as_secs_f64().ceil().max(2.0);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
 }
 
 /// Why a connection could not be opened, with the database's own words.
@@ -180,6 +211,7 @@ impl From<diesel::result::Error> for ConnectError {
 #[derive(Debug, Clone)]
 pub struct DbConnManager {
     target: DatabaseTarget,
+    timeout: Duration,
 }
 
 impl r2d2::ManageConnection for DbConnManager {
@@ -187,7 +219,7 @@ impl r2d2::ManageConnection for DbConnManager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
-        self.target.connect()
+        self.target.connect_within(self.timeout)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
@@ -212,8 +244,10 @@ pub struct PoolOptions {
     pub target: DatabaseTarget,
     /// Most connections; `None` picks [`DatabaseTarget::default_pool_size`].
     pub max_size: Option<u32>,
-    /// How long a request waits for a free connection.
-    pub connection_timeout: Duration,
+    /// The longest any one wait on the database may last: for a free
+    /// connection, to connect, for a lock, for a statement
+    /// ([`DatabaseTarget::connect_within`]).
+    pub timeout: Duration,
 }
 
 impl PoolOptions {
@@ -222,7 +256,7 @@ impl PoolOptions {
         Self {
             target,
             max_size: None,
-            connection_timeout: Duration::from_secs(10),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 }
@@ -230,7 +264,7 @@ impl PoolOptions {
 /// Opens one connection first (so a wrong URL or password is reported as the
 /// database said it), then builds the pool.
 pub fn build_pool(options: PoolOptions) -> Result<DbPool, ConnectError> {
-    let first = options.target.connect()?;
+    let first = options.target.connect_within(options.timeout)?;
     drop(first);
     let max_size = if options.target.is_memory() {
         1
@@ -240,13 +274,20 @@ pub fn build_pool(options: PoolOptions) -> Result<DbPool, ConnectError> {
             .unwrap_or_else(|| options.target.default_pool_size())
             .max(1)
     };
+    // A connection that breaks in use is dropped on return (Diesel marks
+    // it broken). But a PostgreSQL restart while connections sit idle
+    // leaves them dead unseen: a ping at checkout finds them and opens
+    // fresh ones, so no request fails once the server is back. An SQLite
+    // connection cannot go stale that way.
+    let test_on_check_out = matches!(options.target, DatabaseTarget::Postgres(_));
     r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(max_size.min(2)))
-        .connection_timeout(options.connection_timeout)
-        .test_on_check_out(false)
+        .connection_timeout(options.timeout)
+        .test_on_check_out(test_on_check_out)
         .build(DbConnManager {
             target: options.target,
+            timeout: options.timeout,
         })
         .map_err(|e| ConnectError(e.to_string()))
 }
@@ -257,15 +298,27 @@ pub fn run_migrations(conn: &mut DbConn) -> StoreResult<usize> {
     let outcome = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConn::Postgres(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            // Migrations (and waiting for another server's) may take longer
+            // than a request may: lift the connection's timeouts meanwhile,
+            // keeping its own values in session settings to put them back.
+            c.batch_execute(&format!(
+                "SELECT set_config('fieldopt.statement_timeout', current_setting('statement_timeout'), false),
+                        set_config('fieldopt.lock_timeout', current_setting('lock_timeout'), false);
+                 SET statement_timeout = 0; SET lock_timeout = 0;
+                 SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"
+            ))?;
             let ran = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|v| v.len());
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY});
+                 SELECT set_config('statement_timeout', current_setting('fieldopt.statement_timeout'), false),
+                        set_config('lock_timeout', current_setting('fieldopt.lock_timeout'), false)"
+            ))?;
             ran
         }
     };
-    outcome.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    outcome.map_err(|e| StoreError::unavailable(Outage::Storage, format!("migration failed: {e}")))
 }
 
 /// Whether the database lacks migrations this build knows (a schema that
@@ -286,7 +339,9 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> StoreResult<usize> {
             .revert_all_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.len()),
     };
-    outcome.map_err(|e| StoreError::Unavailable(format!("migration revert failed: {e}")))
+    outcome.map_err(|e| {
+        StoreError::unavailable(Outage::Storage, format!("migration revert failed: {e}"))
+    })
 }
 
 /// Whether the database answers a trivial query.
@@ -414,6 +469,29 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(DatabaseTarget::parse(url).ok(), want, "{url}");
         }
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_have_one() {
+        let second = Duration::from_millis(1500);
+        let cases = [
+            ("postgres://u@h/db", "postgres://u@h/db?connect_timeout=2"),
+            (
+                "postgres://u@h/db?sslmode=require",
+                "postgres://u@h/db?sslmode=require&connect_timeout=2",
+            ),
+            (
+                "postgres://u@h/db?connect_timeout=30",
+                "postgres://u@h/db?connect_timeout=30",
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(with_connect_timeout(url, second), want);
+        }
+        assert_eq!(
+            with_connect_timeout("postgres://h/db", Duration::from_millis(4200)),
+            "postgres://h/db?connect_timeout=5"
+        );
     }
 
     #[test]

@@ -27,10 +27,10 @@ pub mod versions;
 pub mod workload;
 
 pub use connection::{
-    ConnectError, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions, PooledConn,
-    build_pool, has_pending_migrations, ping, read_transaction, revert_all_migrations,
+    ConnectError, DEFAULT_TIMEOUT, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions,
+    PooledConn, build_pool, has_pending_migrations, ping, read_transaction, revert_all_migrations,
     run_migrations, snapshot_transaction, write_transaction,
 };
 pub use convert::{Stamp, now};
-pub use error::{Entity, StoreError, StoreResult};
+pub use error::{Entity, Outage, StoreError, StoreResult};
 pub use paging::{Page, Paged};

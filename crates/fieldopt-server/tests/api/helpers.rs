@@ -325,10 +325,7 @@ impl ServerProcess {
         env: &[(&str, String)],
         log: impl Into<std::process::Stdio>,
     ) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fieldopt"));
         command
             .arg("serve")
@@ -437,4 +434,12 @@ pub fn pool_for(database_url: &str, connections: u32) -> fieldopt_store::DbPool 
         ..fieldopt_store::PoolOptions::new(target)
     })
     .expect("pool")
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }

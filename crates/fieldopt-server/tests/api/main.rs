@@ -16,6 +16,7 @@ mod http_caching;
 mod jobs;
 mod maintenance;
 mod operations;
+mod outage;
 mod plan_bounds;
 mod planning;
 mod process;

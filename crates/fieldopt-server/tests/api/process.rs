@@ -23,6 +23,8 @@ async fn nonsense_settings_stop_the_start_with_a_clear_message() {
         ("FIELDOPT_RATE_LIMIT_BURST", "0", "rate-limit-burst"),
         ("FIELDOPT_WORKERS", "0", "workers"),
         ("FIELDOPT_POOL_SIZE", "0", "pool-size"),
+        ("FIELDOPT_DB_TIMEOUT_MS", "0", "db-timeout-ms"),
+        ("FIELDOPT_DB_TIMEOUT_MS", "600000", "db-timeout-ms"),
         ("FIELDOPT_BODY_TIMEOUT_S", "0", "body-timeout"),
         ("FIELDOPT_TRUSTED_PROXIES", "the proxy", "trusted-proxies"),
         ("FIELDOPT_CORS_ORIGINS", "*", "cors-origins"),

@@ -204,8 +204,11 @@ impl AppState {
             Some(turns) => Some(
                 tokio::time::timeout(pool.connection_timeout(), turns.clone().acquire_owned())
                     .await
-                    .map_err(|_| ApiError::Unavailable("timed out waiting to write".into()))?
-                    .map_err(|_| ApiError::Unavailable("shutting down".into()))?,
+                    .map_err(|_| ApiError::Unavailable {
+                        outage: fieldopt_store::Outage::TimedOut,
+                        cause: "no turn to write came within the timeout".into(),
+                    })?
+                    .map_err(|_| ApiError::Internal("the write queue was closed".into()))?,
             ),
             None => None,
         };

@@ -328,7 +328,12 @@ pub fn has_pending_migrations(conn: &mut DbConn) -> StoreResult<bool> {
         DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
         DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
     };
-    pending.map_err(|e| StoreError::Unavailable(format!("reading the migrations failed: {e}")))
+    pending.map_err(|e| {
+        StoreError::unavailable(
+            Outage::Storage,
+            format!("reading the migrations failed: {e}"),
+        )
+    })
 }
 
 /// Reverts every migration (for tests of `down.sql`).

@@ -74,8 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token::mint(settings.auth_secret.as_ref(), &request)?);
             Ok(())
         }
-        Command::Openapi => {
-            println!("{}", fieldopt_http::openapi().to_pretty_json()?);
+        Command::Openapi { spec_version } => {
+            println!(
+                "{}",
+                fieldopt_http::openapi_pretty_json(spec_version.into())?
+            );
             Ok(())
         }
     }

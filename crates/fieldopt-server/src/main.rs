@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -75,11 +76,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi { spec_version } => {
-            println!(
-                "{}",
-                fieldopt_http::openapi_pretty_json(spec_version.into())?
-            );
-            Ok(())
+            let doc = fieldopt_http::openapi_pretty_json(spec_version.into())?;
+            // A reader that stops early (`| head`) is not an error.
+            match writeln!(std::io::stdout().lock(), "{doc}") {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
         }
     }
 }

@@ -23,37 +23,19 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
     "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
 
-workdir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export DATABASE_URL=$database_url
-export FIELDOPT_AUTH_SECRET
-FIELDOPT_AUTH_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
-"$binary" seed > /dev/null
-token=$("$binary" token --role admin --sub schemathesis --ttl 7200)
-
-FIELDOPT_BIND=127.0.0.1:$port FIELDOPT_RATE_LIMIT_RPS=2000 RUST_LOG=warn \
-    "$binary" serve > "$workdir/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$workdir"' EXIT
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/readyz" > /dev/null && break
-    sleep 0.1
-done
+. "$root/tests/lib/server.sh"
+server_start "$binary" "$database_url" admin
 
 cd "$here"
 status=0
 SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run \
-    "http://127.0.0.1:$port/api/v1/openapi.json" \
+    "$server_url/api/v1/openapi.json" \
     --checks all \
     --mode all \
     --seed 1 \
     --max-examples "$examples" \
     --workers 1 \
     --no-color \
-    --header "Authorization: Bearer $token" || status=$?
-if grep -q "panicked" "$workdir/server.log"; then
-    echo "the server panicked:" >&2
-    grep -A5 panicked "$workdir/server.log" >&2
-    exit 1
-fi
+    --header "Authorization: Bearer $server_token" || status=$?
+server_stop || status=1
 exit $status

@@ -12,6 +12,7 @@ pub(crate) fn finish(doc: &mut Value) {
     require_sent_fields(doc);
     one_integer_format(doc);
     conditional_gets(doc);
+    positive_ids(doc);
 }
 
 /// Every GET under `/api/v1` answers with an `ETag` and takes
@@ -154,6 +155,46 @@ fn one_integer_format(value: &mut Value) {
     }
 }
 
+/// Whether a property names a record's id: `id`, `*_id`, `*_ids`, or the
+/// job's `assigned_technician`.
+fn is_identifier(name: &str) -> bool {
+    name == "id" || name.ends_with("_id") || name.ends_with("_ids") || name == "assigned_technician"
+}
+
+/// Ids are positive everywhere (the server assigns them from 1): the ids
+/// responses carry say `minimum: 1` like the ids requests take, so a
+/// generated client gives both one type (progenitor: `NonZeroU64`) and an
+/// id read from one answer goes into the next request as it is.
+fn positive_ids(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if !is_identifier(name) {
+                continue;
+            }
+            // A list of ids: its items.
+            let target = match property.get_mut("items") {
+                Some(items) => items,
+                None => property,
+            };
+            let integer = target.get("format").is_some_and(|f| f == "int64");
+            if let Some(target) = target.as_object_mut()
+                && integer
+            {
+                target.entry("minimum").or_insert(json!(1));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +225,28 @@ mod tests {
         assert_eq!(schemas["Out"]["required"], json!(["a", "inner"]));
         assert_eq!(schemas["Inner"]["required"], json!(["c"]));
         assert_eq!(schemas["Problem"]["required"], json!(["d"]));
+    }
+
+    #[test]
+    fn ids_are_positive_in_responses_too() {
+        let mut doc = json!({"components": {"schemas": {"Out": {"properties": {
+            "id": {"type": "integer"},
+            "job_id": {"type": ["integer", "null"]},
+            "job_ids": {"type": "array", "items": {"type": "integer"}},
+            "assigned_technician": {"type": "integer"},
+            "tech_id": {"type": "integer", "minimum": 1, "maximum": 9},
+            "count": {"type": "integer"},
+            "external_id": {"type": "string"}
+        }}}}});
+        finish(&mut doc);
+        let properties = &doc["components"]["schemas"]["Out"]["properties"];
+        assert_eq!(properties["id"]["minimum"], 1);
+        assert_eq!(properties["job_id"]["minimum"], 1);
+        assert_eq!(properties["job_ids"]["items"]["minimum"], 1);
+        assert_eq!(properties["assigned_technician"]["minimum"], 1);
+        assert_eq!(properties["tech_id"]["maximum"], 9);
+        assert!(properties["count"].get("minimum").is_none());
+        assert!(properties["external_id"].get("minimum").is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod jobs;
 mod limits;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi30;
 pub mod ops;
 pub mod rate_limit;
 pub mod request_log;
@@ -434,6 +435,27 @@ pub fn openapi_for(settings: &ApiSettings) -> openapi::OpenApi {
     limits::apply(&mut json, settings.plan);
     document::finish(&mut json);
     serde_json::from_value(json).expect("limits keep the document valid")
+}
+
+/// The OpenAPI versions the document is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecVersion {
+    /// OpenAPI 3.1.0, as served at [`OPENAPI_PATH`].
+    V3_1,
+    /// OpenAPI 3.0.3, for generators that read only 3.0 (see [`openapi30`]).
+    V3_0,
+}
+
+/// The OpenAPI document with the default limits as pretty JSON, in the
+/// given version: what `fieldopt openapi` prints and `openapi/` commits.
+pub fn openapi_pretty_json(version: SpecVersion) -> Result<String, serde_json::Error> {
+    let doc = openapi();
+    match version {
+        SpecVersion::V3_1 => doc.to_pretty_json(),
+        SpecVersion::V3_0 => {
+            serde_json::to_string_pretty(&openapi30::convert(&serde_json::to_value(&doc)?))
+        }
+    }
 }
 
 /// The rendered OpenAPI document, served as is.

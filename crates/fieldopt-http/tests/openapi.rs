@@ -1,23 +1,91 @@
-//! The committed OpenAPI document must match the one the code builds.
-//! Run with `UPDATE_OPENAPI=1` to rewrite it after an intended change.
+//! The committed OpenAPI documents (3.1 and its 3.0 rendering) must match
+//! the ones the code builds. Run with `UPDATE_OPENAPI=1` to rewrite both
+//! after an intended change.
 
 use std::path::PathBuf;
 
-#[test]
-fn committed_openapi_document_is_current() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/fieldopt.json");
-    let built = fieldopt_http::openapi()
-        .to_pretty_json()
-        .expect("serialises")
-        + "\n";
+use fieldopt_http::SpecVersion;
+
+/// Compares (or, with `UPDATE_OPENAPI` set, rewrites) one committed file.
+fn check_committed(file: &str, version: SpecVersion) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../openapi")
+        .join(file);
+    let built = fieldopt_http::openapi_pretty_json(version).expect("serialises") + "\n";
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        std::fs::write(&path, &built).expect("write openapi/fieldopt.json");
+        std::fs::write(&path, &built).unwrap_or_else(|e| panic!("write openapi/{file}: {e}"));
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == built,
-        "openapi/fieldopt.json is stale: run `UPDATE_OPENAPI=1 cargo test -p fieldopt-http --test openapi` and commit it"
+        "openapi/{file} is stale: run `UPDATE_OPENAPI=1 cargo test -p fieldopt-http --test openapi` and commit it"
+    );
+}
+
+#[test]
+fn committed_openapi_document_is_current() {
+    check_committed("fieldopt.json", SpecVersion::V3_1);
+}
+
+#[test]
+fn committed_openapi_3_0_document_is_current() {
+    check_committed("fieldopt-3.0.json", SpecVersion::V3_0);
+}
+
+/// The 3.0 rendering says nothing only 3.1 can say: no type lists, no
+/// null type, no 3.1 keyword, and every nullable field kept nullable.
+#[test]
+fn the_3_0_document_speaks_3_0_only() {
+    let doc: serde_json::Value = serde_json::from_str(
+        &fieldopt_http::openapi_pretty_json(SpecVersion::V3_0).expect("serialises"),
+    )
+    .expect("JSON");
+    assert_eq!(doc["openapi"], "3.0.3");
+    fn walk(value: &serde_json::Value, path: &str, nullable: &mut usize) {
+        match value {
+            serde_json::Value::Object(map) => {
+                // (A `type` that is an object is a property named so.)
+                match map.get("type") {
+                    Some(serde_json::Value::Array(_)) => panic!("{path}: a type list"),
+                    Some(kind) if kind == "null" => panic!("{path}: the null type"),
+                    _ => {}
+                }
+                for keyword in ["const", "contentMediaType", "$schema"] {
+                    assert!(!map.contains_key(keyword), "{path}: {keyword}");
+                }
+                // A media type's `examples` (a map) is 3.0 too; a schema's
+                // (a list) is not.
+                assert!(
+                    !map.get("examples").is_some_and(serde_json::Value::is_array),
+                    "{path}: examples"
+                );
+                if map.get("nullable") == Some(&serde_json::Value::Bool(true)) {
+                    *nullable += 1;
+                }
+                for (key, inner) in map {
+                    if key != "example" {
+                        walk(inner, &format!("{path}/{key}"), nullable);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{path}/{i}"), nullable);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut nullable = 0;
+    walk(&doc, "", &mut nullable);
+    // As many nullable fields as the 3.1 document has null types.
+    let source = fieldopt_http::openapi_pretty_json(SpecVersion::V3_1).expect("serialises");
+    let nulls = source.matches("\"null\"").count();
+    assert_eq!(nullable, nulls, "a nullable field was lost");
+    assert_eq!(
+        doc["components"]["schemas"]["Job"]["properties"]["assigned_technician"]["nullable"],
+        true
     );
 }
 

@@ -48,7 +48,12 @@ pub enum Command {
         path: PathBuf,
     },
     /// Print the OpenAPI document to stdout.
-    Openapi,
+    Openapi {
+        /// `3.1` (what the server serves) or `3.0` (3.0.3, for generators
+        /// that read only 3.0).
+        #[arg(long, value_enum, default_value_t = SpecVersion::V3_1)]
+        spec_version: SpecVersion,
+    },
     /// Print a bearer token signed with the configured secret
     /// (`FIELDOPT_AUTH_SECRET`).
     Token {
@@ -80,6 +85,26 @@ pub enum Command {
         #[arg(long)]
         max_iterations: Option<u64>,
     },
+}
+
+/// Version of the printed OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpecVersion {
+    /// OpenAPI 3.1.0.
+    #[value(name = "3.1")]
+    V3_1,
+    /// OpenAPI 3.0.3.
+    #[value(name = "3.0")]
+    V3_0,
+}
+
+impl From<SpecVersion> for fieldopt_http::SpecVersion {
+    fn from(version: SpecVersion) -> Self {
+        match version {
+            SpecVersion::V3_1 => Self::V3_1,
+            SpecVersion::V3_0 => Self::V3_0,
+        }
+    }
 }
 
 /// Log output format.

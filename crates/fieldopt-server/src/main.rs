@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -80,8 +81,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", token::mint(settings.auth_secret.as_ref(), &request)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Openapi => {
-            println!("{}", fieldopt_http::openapi().to_pretty_json()?);
+        Command::Openapi { spec_version } => {
+            let doc = fieldopt_http::openapi_pretty_json(spec_version.into())?;
+            // A reader that stops early (`| head`) is not an error.
+            match writeln!(std::io::stdout().lock(), "{doc}") {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -132,7 +132,7 @@ async fn post_all(
             if response.status() != StatusCode::CREATED {
                 bail!("{url}: {} {}", response.status(), response.text().await?);
             }
-            Ok(())
+            Ok::<(), anyhow::Error>(())
         })
         .buffer_unordered(concurrency.max(1))
         .try_collect::<()>()
@@ -171,7 +171,7 @@ async fn populate(
     .await?;
     let days = days.max(1);
     let jobs = (0..count)
-        .map(|i| {
+        .map(|i| -> anyhow::Result<Value> {
             let (area, lat, lon) = AREAS[(i * 7) % AREAS.len()];
             let date = first_day
                 .checked_add_days(Days::new(i as u64 % days))

@@ -1,31 +1,85 @@
 #!/usr/bin/env bash
-# HTTP load benchmark: every scenario at 32 connections for 10 s, on SQLite
-# and PostgreSQL, on the demo data (`fieldopt seed`) and on a large day
-# (200 technicians, 2000 jobs). Writes docs/load-benchmarks.md.
+# The HTTP load benchmark suite, one command:
 #
 #   cargo build --release --locked -p fieldopt-server -p fieldopt-bench
-#   bash bench/load/run.sh
+#   bash bench/load/run.sh            # full run, writes docs/load-benchmarks.md
+#   bash bench/load/run.sh --smoke    # < 90 s check that every scenario runs
 #
-# PostgreSQL: a throw-away database on 127.0.0.1:5432 as user postgres
-# (override with BENCH_PG_URL=postgres://user@host:port).
+# Every scenario on SQLite and PostgreSQL, on the seed data (`fieldopt seed`)
+# and on the fleet data set (1 000 technicians, 20 000 jobs over 10 days,
+# created through the API), at each connection count; RUNS consecutive
+# windows of SECONDS_PER_RUN seconds per measurement, medians reported, each
+# throughput also as a ratio to GET /healthz on the same server and
+# connection count. Peak RSS (VmHWM) of the server after the reads and at
+# the end. See docs/benchmarks.md ("HTTP load") for the knobs.
+#
+# PostgreSQL: a throw-away database per data set on BENCH_PG_URL (default
+# postgres://postgres@127.0.0.1:5432), created from its BENCH_PG_ADMIN_DB
+# (default postgres) and dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=target/release
-PG_SERVER=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-CONNECTIONS=${CONNECTIONS:-32}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-PORT=${PORT:-18080}
-OUT=docs/load-benchmarks.md
-RESULTS=$(mktemp)
-TODAY=$(date -u +%F)
-LARGE_DAY=2031-01-15
-SCENARIOS="technicians jobs-by-date job summary can-do assign-unassign"
 
-start_server() {
+SMOKE=${SMOKE:-0}
+for arg in "$@"; do
+    case $arg in
+        --smoke) SMOKE=1 ;;
+        *) echo "usage: bash bench/load/run.sh [--smoke]" >&2; exit 2 ;;
+    esac
+done
+
+BIN=${BIN:-target/release}
+PG_SERVER=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-postgres}
+PORT=${PORT:-18080}
+BACKENDS=${BACKENDS:-sqlite postgres}
+DATASETS=${DATASETS:-seed fleet}
+PLAN_TIME_LIMIT_MS=${PLAN_TIME_LIMIT_MS:-200}
+FLEET_DAY=2031-01-15
+if [ "$SMOKE" = 1 ]; then
+    # Fixed, so CI always checks the same thing quickly.
+    CONNECTIONS=8 RUNS=1 SECONDS_PER_RUN=1 WARMUP_MS=200 PLAN_CONNECTIONS=1
+    FLEET_TECHNICIANS=50 FLEET_JOBS=500 FLEET_DAYS=2
+    OUT=${OUT:-$(mktemp --suffix=-load-smoke.md)}
+else
+    CONNECTIONS=${CONNECTIONS:-1 8 32 128}
+    RUNS=${RUNS:-3}
+    SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+    WARMUP_MS=${WARMUP_MS:-500}
+    # Plans run at most FIELDOPT_PLAN_CONCURRENCY (the cores) at once; more
+    # connections would measure 503s.
+    PLAN_CONNECTIONS=${PLAN_CONNECTIONS:-1 2}
+    FLEET_TECHNICIANS=${FLEET_TECHNICIANS:-1000}
+    FLEET_JOBS=${FLEET_JOBS:-20000}
+    FLEET_DAYS=${FLEET_DAYS:-10}
+    OUT=${OUT:-docs/load-benchmarks.md}
+fi
+READS="healthz technicians jobs-by-date jobs-page job summary can-do best-technician"
+for binary in "$BIN/fieldopt" "$BIN/fieldopt-load"; do
+    [ -x "$binary" ] || { echo "missing $binary (build it, or set BIN)" >&2; exit 1; }
+done
+
+RESULTS=$(mktemp)
+SERVER=
+PG_DB=
+SQLITE_DIR=
+cleanup() {
+    if [ -n "$SERVER" ]; then kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+    if [ -n "$PG_DB" ]; then psql "$PG_SERVER/$PG_ADMIN_DB" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true; fi
+    if [ -n "$SQLITE_DIR" ]; then rm -rf "$SQLITE_DIR"; fi
+    rm -f "$RESULTS"
+}
+trap cleanup EXIT
+
+note() { # a JSON line for the report
+    echo "$1" >>"$RESULTS"
+}
+
+start_server() { # database_url
     # Rate limiting off: the driver is one client making thousands of requests.
-    DATABASE_URL="$1" FIELDOPT_BIND="127.0.0.1:$PORT" FIELDOPT_RATE_LIMIT_RPS=0 RUST_LOG=warn "$BIN/fieldopt" serve >/dev/null 2>&1 &
+    DATABASE_URL="$1" FIELDOPT_BIND="127.0.0.1:$PORT" FIELDOPT_RATE_LIMIT_RPS=0 RUST_LOG=warn \
+        "$BIN/fieldopt" serve >/dev/null 2>&1 &
     SERVER=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && return 0
         sleep 0.1
     done
@@ -36,69 +90,83 @@ start_server() {
 stop_server() {
     kill -TERM "$SERVER"
     wait "$SERVER" || true
+    SERVER=
 }
 
-measure() { # label database_url dataset
-    local label=$1 url=$2 dataset=$3 day
+record_rss() { # label phase
+    local hwm rss
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER/status")
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")
+    note "{\"kind\": \"rss\", \"label\": \"$1\", \"phase\": \"$2\", \"vmhwm_kb\": $hwm, \"vmrss_kb\": $rss}"
+}
+
+load() { # label day scenario connections
+    "$BIN/fieldopt-load" run --url "http://127.0.0.1:$PORT" --scenario "$3" --connections "$4" \
+        --duration-secs "$SECONDS_PER_RUN" --runs "$RUNS" --warmup-ms "$WARMUP_MS" --date "$2" \
+        --plan-time-limit-ms "$PLAN_TIME_LIMIT_MS" --label "$1" | tee -a "$RESULTS"
+}
+
+measure() { # backend database_url dataset
+    local label="$1/$3" url=$2 dataset=$3 day started
+    started=$SECONDS
     if [ "$dataset" = seed ]; then
+        day=$(date -u +%F)
         DATABASE_URL="$url" "$BIN/fieldopt" seed >/dev/null
-        day=$TODAY
+        start_server "$url"
     else
+        day=$FLEET_DAY
         DATABASE_URL="$url" "$BIN/fieldopt" migrate >/dev/null
+        start_server "$url"
+        local t0=$SECONDS
+        "$BIN/fieldopt-load" populate --url "http://127.0.0.1:$PORT" --technicians "$FLEET_TECHNICIANS" \
+            --jobs "$FLEET_JOBS" --date "$FLEET_DAY" --days "$FLEET_DAYS" --concurrency 32
+        note "{\"kind\": \"populate\", \"label\": \"$label\", \"technicians\": $FLEET_TECHNICIANS, \"jobs\": $FLEET_JOBS, \"days\": $FLEET_DAYS, \"seconds\": $((SECONDS - t0))}"
     fi
-    start_server "$url"
-    if [ "$dataset" = large ]; then
-        "$BIN/fieldopt-load" populate --url "http://127.0.0.1:$PORT" --technicians 200 --jobs 2000 --date "$LARGE_DAY"
-        day=$LARGE_DAY
-    fi
-    for scenario in $SCENARIOS; do
-        "$BIN/fieldopt-load" run --url "http://127.0.0.1:$PORT" --scenario "$scenario" \
-            --connections "$CONNECTIONS" --duration-secs "$SECONDS_PER_RUN" --date "$day" \
-            --label "$label/$dataset" | tee -a "$RESULTS"
+    # Connections outside, scenarios inside: each figure is measured close in
+    # time to the /healthz it is divided by.
+    for connections in $CONNECTIONS; do
+        for scenario in $READS; do
+            load "$label" "$day" "$scenario" "$connections"
+        done
     done
+    record_rss "$label" reads
+    for connections in $PLAN_CONNECTIONS; do
+        load "$label" "$day" plan "$connections"
+    done
+    for connections in $CONNECTIONS; do
+        load "$label" "$day" assign-unassign "$connections"
+    done
+    record_rss "$label" all
     stop_server
+    echo "$label done in $((SECONDS - started)) s" >&2
 }
 
-for dataset in seed large; do
-    dir=$(mktemp -d)
-    measure sqlite "sqlite://$dir/bench.db" "$dataset"
-    rm -rf "$dir"
-    name="fieldopt_bench_$$_$dataset"
-    psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $name" >/dev/null
-    measure postgres "$PG_SERVER/$name" "$dataset"
-    psql "$PG_SERVER/postgres" -qc "DROP DATABASE $name WITH (FORCE)" >/dev/null
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for dataset in $DATASETS; do
+    for backend in $BACKENDS; do
+        case $backend in
+            sqlite)
+                SQLITE_DIR=$(mktemp -d)
+                measure sqlite "sqlite://$SQLITE_DIR/bench.db" "$dataset"
+                rm -rf "$SQLITE_DIR"
+                SQLITE_DIR=
+                ;;
+            postgres)
+                PG_DB="fieldopt_bench_$$_$dataset"
+                psql "$PG_SERVER/$PG_ADMIN_DB" -qc "CREATE DATABASE $PG_DB" >/dev/null
+                measure postgres "$PG_SERVER/$PG_DB" "$dataset"
+                psql "$PG_SERVER/$PG_ADMIN_DB" -qc "DROP DATABASE $PG_DB WITH (FORCE)" >/dev/null
+                PG_DB=
+                ;;
+            *) echo "unknown backend $backend" >&2; exit 2 ;;
+        esac
+    done
 done
 
-python3 - "$RESULTS" "$OUT" "$CONNECTIONS" "$SECONDS_PER_RUN" <<'PY'
-import json, subprocess, sys, time, os
-results, out, connections, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-rows = [json.loads(l) for l in open(results) if l.startswith("{")]
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-lines = [
-    "# HTTP load benchmark", "",
-    f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, {os.cpu_count()} cores shared by the server "
-    f"and the load driver (so the numbers are a floor), {connections} connections, {seconds} s per scenario after 1 s of warm-up, "
-    "release build, `RUST_LOG=warn`.", "",
-    "Command: `cargo build --release --locked -p fieldopt-server -p fieldopt-bench && bash bench/load/run.sh`", "",
-    "Data sets: `seed` = `fieldopt seed` (40 technicians, 300 jobs over two days; the first day is queried); "
-    "`large` = 200 technicians and 2000 jobs on one date, created through the API by `fieldopt-load populate`.", "",
-    "`assign-unassign`: one operation = POST /assignments + POST /assignments/unassign on the same job; "
-    "requests/s counts both requests, latencies are per request.", "",
-    "| backend/data | scenario | requests/s | p50 ms | p99 ms | max ms | errors | 409s |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
-]
-for r in rows:
-    lines.append(f"| {r['label']} | {r['scenario']} | {r['requests_per_sec']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                 f"{r['max_ms']:.1f} | {r['errors']} | {r['conflicts']} |")
-tech = [r for r in rows if r["scenario"] == "Technicians" and r["label"].endswith("/seed")]
-if tech:
-    lines += ["", "Target (issue 3): GET /technicians/ on the seed data at least 20 × the original Python service "
-              "(300–600 requests/s, p99 0.4–0.5 s), i.e. ≥ 12 000 requests/s, with p99 under 10 ms."]
-    for r in tech:
-        met = r["requests_per_sec"] >= 12000 and r["p99_ms"] < 10
-        lines.append(f"- {r['label']}: {r['requests_per_sec']:.0f} requests/s "
-                     f"({r['requests_per_sec'] / 600:.0f}–{r['requests_per_sec'] / 300:.0f} × the original), p99 {r['p99_ms']:.2f} ms: "
-                     f"{'met' if met else 'NOT met'}.")
-open(out, "w").write("\n".join(lines) + "\n")
-print("wrote", out)
-PY
+if [ "$SMOKE" = 1 ]; then
+    command="bash bench/load/run.sh --smoke"
+else
+    command="CONNECTIONS=\"$CONNECTIONS\" RUNS=$RUNS SECONDS_PER_RUN=$SECONDS_PER_RUN bash bench/load/run.sh"
+fi
+note "{\"kind\": \"meta\", \"command\": \"${command//\"/\\\"}\", \"bin\": \"$BIN\", \"smoke\": $SMOKE, \"runs\": $RUNS, \"seconds_per_run\": $SECONDS_PER_RUN, \"warmup_ms\": $WARMUP_MS, \"plan_time_limit_ms\": $PLAN_TIME_LIMIT_MS, \"fleet\": [$FLEET_TECHNICIANS, $FLEET_JOBS, $FLEET_DAYS], \"load_before\": \"$LOAD_BEFORE\", \"load_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"wall_seconds\": $SECONDS}"
+python3 bench/load/report.py "$RESULTS" "$OUT"

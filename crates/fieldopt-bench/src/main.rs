@@ -1,15 +1,18 @@
 //! `fieldopt-load`: a closed-loop HTTP load driver for fieldopt.
 //!
 //! `populate` creates technicians and jobs through the API; `run` keeps N
-//! connections busy for a while on one scenario and reports requests per
-//! second and latency percentiles.
+//! connections busy on one scenario and reports, for each of several
+//! consecutive measurement windows, requests per second and latency
+//! percentiles (one JSON line per window; `bench/load/run.sh` takes medians).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chrono::{Days, NaiveDate};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -22,7 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create technicians and jobs on one date through the API.
+    /// Create technicians and jobs through the API, the jobs spread evenly
+    /// over `--days` consecutive days from `--date`.
     Populate {
         #[arg(long, default_value = "http://127.0.0.1:8000")]
         url: String,
@@ -30,8 +34,14 @@ enum Command {
         technicians: usize,
         #[arg(long, default_value_t = 2000)]
         jobs: usize,
+        /// The first day of jobs.
         #[arg(long)]
-        date: String,
+        date: NaiveDate,
+        #[arg(long, default_value_t = 1)]
+        days: u64,
+        /// Requests in flight at once while populating.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
     },
     /// Measure one scenario.
     Run {
@@ -41,11 +51,21 @@ enum Command {
         scenario: Scenario,
         #[arg(long, default_value_t = 32)]
         connections: usize,
-        #[arg(long, default_value_t = 10)]
-        duration_secs: u64,
-        /// The date whose jobs are used.
+        /// Length of one measurement window.
+        #[arg(long, default_value_t = 5.0)]
+        duration_secs: f64,
+        /// Consecutive measurement windows, each reported on its own line.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// Load before the first window, not measured.
+        #[arg(long, default_value_t = 500)]
+        warmup_ms: u64,
+        /// The date whose pending jobs are used.
         #[arg(long)]
-        date: String,
+        date: NaiveDate,
+        /// `time_limit_ms` of the `plan` scenario.
+        #[arg(long, default_value_t = 200)]
+        plan_time_limit_ms: u64,
         /// Label for the report (backend and data set).
         #[arg(long, default_value = "")]
         label: String,
@@ -54,16 +74,24 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// GET /healthz: the reference every other figure is divided by.
+    Healthz,
     /// GET /api/v1/technicians/
     Technicians,
     /// GET /api/v1/jobs/?scheduled_date=D
     JobsByDate,
+    /// GET /api/v1/jobs/?limit=100
+    JobsPage,
     /// GET /api/v1/jobs/{id}
     Job,
     /// GET /api/v1/jobs/summary
     Summary,
     /// GET /api/v1/jobs/{job}/can-do/{tech}
     CanDo,
+    /// GET /api/v1/routing/best-tech/{job}
+    BestTechnician,
+    /// POST /api/v1/routing/plan for the date, without apply
+    Plan,
     /// POST /api/v1/assignments then POST /api/v1/assignments/unassign
     AssignUnassign,
 }
@@ -90,20 +118,36 @@ const SLOTS: [Option<&str>; 4] = [
     None,
 ];
 
-async fn post_all(client: &Client, url: &str, bodies: Vec<Value>) -> anyhow::Result<()> {
-    for chunk in bodies.chunks(16) {
-        let sends = chunk.iter().map(|body| client.post(url).json(body).send());
-        for response in join_all(sends).await {
-            let response = response?;
+/// POSTs every body with `concurrency` requests in flight; any answer but
+/// 201 stops the run.
+async fn post_all(
+    client: &Client,
+    url: &str,
+    bodies: Vec<Value>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    stream::iter(bodies)
+        .map(|body| async move {
+            let response = client.post(url).json(&body).send().await?;
             if response.status() != StatusCode::CREATED {
                 bail!("{url}: {} {}", response.status(), response.text().await?);
             }
-        }
-    }
-    Ok(())
+            Ok::<(), anyhow::Error>(())
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await
 }
 
-async fn populate(url: &str, technicians: usize, count: usize, date: &str) -> anyhow::Result<()> {
+async fn populate(
+    url: &str,
+    technicians: usize,
+    count: usize,
+    first_day: NaiveDate,
+    days: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
     let client = Client::new();
     let techs = (0..technicians)
         .map(|i| {
@@ -118,15 +162,25 @@ async fn populate(url: &str, technicians: usize, count: usize, date: &str) -> an
             })
         })
         .collect();
-    post_all(&client, &format!("{url}/api/v1/technicians"), techs).await?;
+    post_all(
+        &client,
+        &format!("{url}/api/v1/technicians"),
+        techs,
+        concurrency,
+    )
+    .await?;
+    let days = days.max(1);
     let jobs = (0..count)
-        .map(|i| {
+        .map(|i| -> anyhow::Result<Value> {
             let (area, lat, lon) = AREAS[(i * 7) % AREAS.len()];
+            let date = first_day
+                .checked_add_days(Days::new(i as u64 % days))
+                .context("date out of range")?;
             let mut body = json!({
                 "type": TYPES[i % 6],
                 "customer": format!("Customer {i}"),
                 "address": format!("{} Broadway, {area}", 10 + i),
-                "scheduled_date": date,
+                "scheduled_date": date.to_string(),
                 "area": area,
                 "priority": 1 + i % 5,
                 "duration_minutes": 30 + 15 * (i % 4),
@@ -136,11 +190,14 @@ async fn populate(url: &str, technicians: usize, count: usize, date: &str) -> an
             if let Some(slot) = SLOTS[i % SLOTS.len()] {
                 body["time_slot"] = json!(slot);
             }
-            body
+            Ok(body)
         })
-        .collect();
-    post_all(&client, &format!("{url}/api/v1/jobs"), jobs).await?;
-    println!("populated {technicians} technicians and {count} jobs on {date}");
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    post_all(&client, &format!("{url}/api/v1/jobs"), jobs, concurrency).await?;
+    println!(
+        "populated {technicians} technicians and {count} jobs over {days} day(s) from {first_day} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -152,11 +209,15 @@ struct Fixture {
 }
 
 async fn ids(client: &Client, url: &str) -> anyhow::Result<Vec<i64>> {
-    let list: Vec<Value> = client.get(url).send().await?.json().await?;
+    let response = client.get(url).send().await?;
+    if !response.status().is_success() {
+        bail!("{url}: {}", response.status());
+    }
+    let list: Vec<Value> = response.json().await?;
     Ok(list.iter().filter_map(|v| v["id"].as_i64()).collect())
 }
 
-async fn fixture(client: &Client, url: &str, date: &str) -> anyhow::Result<Fixture> {
+async fn fixture(client: &Client, url: &str, date: NaiveDate) -> anyhow::Result<Fixture> {
     let technicians = ids(client, &format!("{url}/api/v1/technicians?limit=5000")).await?;
     let jobs = ids(
         client,
@@ -169,8 +230,8 @@ async fn fixture(client: &Client, url: &str, date: &str) -> anyhow::Result<Fixtu
     Ok(Fixture { technicians, jobs })
 }
 
-/// What one worker saw.
-#[derive(Debug, Default)]
+/// What one measurement window saw.
+#[derive(Debug, Default, Clone)]
 struct Tally {
     latencies_us: Vec<u64>,
     operations: u64,
@@ -178,106 +239,174 @@ struct Tally {
     conflicts: u64,
 }
 
-async fn timed(request: reqwest::RequestBuilder, tally: &mut Tally) -> Option<StatusCode> {
-    let started = Instant::now();
-    let outcome = request.send().await;
-    let status = match outcome {
-        Ok(response) => {
-            let status = response.status();
-            let _ = response.bytes().await;
-            Some(status)
-        }
-        Err(_) => None,
-    };
-    tally
-        .latencies_us
-        .push(started.elapsed().as_micros() as u64);
-    match status {
-        Some(s) if s.is_success() => {}
-        Some(StatusCode::CONFLICT) => tally.conflicts += 1,
-        _ => tally.errors += 1,
-    }
-    status
+/// Files each finished request under the window it finished in; requests
+/// finishing during the warm-up or after the last window are dropped.
+#[derive(Debug)]
+struct Recorder {
+    measure_from: Instant,
+    window: Duration,
+    windows: Vec<Tally>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn worker(
+impl Recorder {
+    fn new(measure_from: Instant, window: Duration, runs: u32) -> Self {
+        Self {
+            measure_from,
+            window,
+            windows: vec![Tally::default(); runs as usize],
+        }
+    }
+
+    fn current(&mut self) -> Option<&mut Tally> {
+        let now = Instant::now();
+        if now < self.measure_from {
+            return None;
+        }
+        let index = (now - self.measure_from).as_secs_f64() / self.window.as_secs_f64();
+        self.windows.get_mut(index as usize)
+    }
+
+    async fn timed(&mut self, request: reqwest::RequestBuilder) {
+        let started = Instant::now();
+        let status = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                // The body is part of the answer: read it all.
+                response.bytes().await.ok().map(|_| status)
+            }
+            Err(_) => None,
+        };
+        let latency = started.elapsed().as_micros() as u64;
+        if let Some(tally) = self.current() {
+            tally.latencies_us.push(latency);
+            match status {
+                Some(s) if s.is_success() => {}
+                // Two connections may race for a job: a 409 is an answer.
+                Some(StatusCode::CONFLICT) => tally.conflicts += 1,
+                _ => tally.errors += 1,
+            }
+        }
+    }
+
+    fn operation_done(&mut self) {
+        if let Some(tally) = self.current() {
+            tally.operations += 1;
+        }
+    }
+}
+
+/// What every worker shares.
+#[derive(Debug)]
+struct Shared {
     client: Client,
-    url: Arc<String>,
+    url: String,
     scenario: Scenario,
-    fixture: Arc<Fixture>,
-    date: Arc<String>,
-    index: usize,
+    fixture: Fixture,
+    date: NaiveDate,
     connections: usize,
+    plan_time_limit_ms: u64,
     measure_from: Instant,
-    until: Instant,
-) -> Tally {
-    let mut tally = Tally::default();
+    window: Duration,
+    runs: u32,
+}
+
+async fn worker(shared: Arc<Shared>, index: usize) -> Vec<Tally> {
+    let Shared {
+        client,
+        url,
+        fixture,
+        date,
+        connections,
+        ..
+    } = &*shared;
+    let until = shared.measure_from + shared.window * shared.runs;
+    let mut recorder = Recorder::new(shared.measure_from, shared.window, shared.runs);
     let mut step = index;
     // Each worker owns every `connections`-th job, so pairs rarely collide.
     let own_jobs: Vec<i64> = fixture
         .jobs
         .iter()
         .skip(index)
-        .step_by(connections)
+        .step_by(*connections)
         .copied()
         .collect();
-    let tech = fixture.technicians[index % fixture.technicians.len()];
+    let own_tech = fixture.technicians[index % fixture.technicians.len()];
     while Instant::now() < until {
-        let warm = Instant::now() < measure_from;
-        let mut local = Tally::default();
-        match scenario {
+        let job = fixture.jobs[step % fixture.jobs.len()];
+        match shared.scenario {
+            Scenario::Healthz => recorder.timed(client.get(format!("{url}/healthz"))).await,
             Scenario::Technicians => {
-                timed(client.get(format!("{url}/api/v1/technicians/")), &mut local).await;
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/technicians/")))
+                    .await;
             }
             Scenario::JobsByDate => {
-                timed(
-                    client.get(format!("{url}/api/v1/jobs/?scheduled_date={date}")),
-                    &mut local,
-                )
-                .await;
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/jobs/?scheduled_date={date}")))
+                    .await;
+            }
+            Scenario::JobsPage => {
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/jobs/?limit=100")))
+                    .await;
             }
             Scenario::Job => {
-                let job = fixture.jobs[step % fixture.jobs.len()];
-                timed(client.get(format!("{url}/api/v1/jobs/{job}")), &mut local).await;
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/jobs/{job}")))
+                    .await;
             }
             Scenario::Summary => {
-                timed(client.get(format!("{url}/api/v1/jobs/summary")), &mut local).await;
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/jobs/summary")))
+                    .await;
             }
             Scenario::CanDo => {
-                let job = fixture.jobs[step % fixture.jobs.len()];
                 let tech = fixture.technicians[(step / 7) % fixture.technicians.len()];
-                timed(
-                    client.get(format!("{url}/api/v1/jobs/{job}/can-do/{tech}")),
-                    &mut local,
-                )
-                .await;
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/jobs/{job}/can-do/{tech}")))
+                    .await;
+            }
+            Scenario::BestTechnician => {
+                recorder
+                    .timed(client.get(format!("{url}/api/v1/routing/best-tech/{job}")))
+                    .await;
+            }
+            Scenario::Plan => {
+                let body = json!({
+                    "scheduled_date": date.to_string(),
+                    "apply": false,
+                    "time_limit_ms": shared.plan_time_limit_ms,
+                });
+                recorder
+                    .timed(
+                        client
+                            .post(format!("{url}/api/v1/routing/plan"))
+                            .json(&body),
+                    )
+                    .await;
             }
             Scenario::AssignUnassign => {
-                let Some(&job) = own_jobs.get(step % own_jobs.len().max(1)) else {
+                let Some(&job) = own_jobs.get(step / connections % own_jobs.len().max(1)) else {
+                    // More connections than jobs: this one has nothing to do.
                     break;
                 };
                 let assign = client
                     .post(format!("{url}/api/v1/assignments"))
-                    .json(&json!({"job_id": job, "technician_id": tech, "force": true}));
-                timed(assign, &mut local).await;
+                    .json(&json!({"job_id": job, "technician_id": own_tech, "force": true}));
+                recorder.timed(assign).await;
                 let unassign = client
                     .post(format!("{url}/api/v1/assignments/unassign"))
                     .json(&json!({"job_id": job}));
-                timed(unassign, &mut local).await;
+                recorder.timed(unassign).await;
             }
         }
+        recorder.operation_done();
         step += connections;
-        if !warm {
-            tally.operations += 1;
-            tally.errors += local.errors;
-            tally.conflicts += local.conflicts;
-            tally.latencies_us.extend(local.latencies_us);
-        }
     }
-    tally
+    recorder.windows
 }
 
+/// The value at percentile `p` (nearest rank) of sorted microseconds, in ms.
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -286,55 +415,68 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank] as f64 / 1000.0
 }
 
+fn scenario_name(scenario: Scenario) -> String {
+    scenario
+        .to_possible_value()
+        .map_or_else(|| format!("{scenario:?}"), |v| v.get_name().to_owned())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     url: String,
     scenario: Scenario,
     connections: usize,
-    duration: Duration,
-    date: String,
+    window: Duration,
+    runs: u32,
+    warmup: Duration,
+    date: NaiveDate,
+    plan_time_limit_ms: u64,
     label: String,
 ) -> anyhow::Result<()> {
     let client = Client::builder()
         .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(120))
         .build()?;
-    let fixture = Arc::new(fixture(&client, &url, &date).await.context("loading ids")?);
-    let warmup = Duration::from_secs(1);
-    let measure_from = Instant::now() + warmup;
-    let until = measure_from + duration;
-    let url = Arc::new(url);
-    let date = Arc::new(date);
-    let workers = (0..connections).map(|index| {
-        tokio::spawn(worker(
-            client.clone(),
-            url.clone(),
-            scenario,
-            fixture.clone(),
-            date.clone(),
-            index,
-            connections,
-            measure_from,
-            until,
-        ))
+    let fixture = fixture(&client, &url, date).await.context("loading ids")?;
+    let shared = Arc::new(Shared {
+        client,
+        url,
+        scenario,
+        fixture,
+        date,
+        connections,
+        plan_time_limit_ms,
+        measure_from: Instant::now() + warmup,
+        window,
+        runs,
     });
-    let mut all = Tally::default();
-    for tally in join_all(workers).await {
-        let tally = tally?;
-        all.operations += tally.operations;
-        all.errors += tally.errors;
-        all.conflicts += tally.conflicts;
-        all.latencies_us.extend(tally.latencies_us);
+    let workers = (0..connections).map(|index| tokio::spawn(worker(shared.clone(), index)));
+    let mut windows = vec![Tally::default(); runs as usize];
+    for tallies in join_all(workers).await {
+        for (all, tally) in windows.iter_mut().zip(tallies?) {
+            all.operations += tally.operations;
+            all.errors += tally.errors;
+            all.conflicts += tally.conflicts;
+            all.latencies_us.extend(tally.latencies_us);
+        }
     }
-    all.latencies_us.sort_unstable();
-    let seconds = duration.as_secs_f64();
-    let requests = all.latencies_us.len() as f64;
-    let name = format!("{scenario:?}");
-    let report = json!({
-        "label": label, "scenario": name, "connections": connections, "seconds": seconds,
-        "requests_per_sec": requests / seconds, "operations_per_sec": all.operations as f64 / seconds,
-        "p50_ms": percentile(&all.latencies_us, 50.0), "p99_ms": percentile(&all.latencies_us, 99.0),
-        "max_ms": percentile(&all.latencies_us, 100.0), "errors": all.errors, "conflicts": all.conflicts,
-    });
-    println!("{report}");
+    let seconds = window.as_secs_f64();
+    for (run, mut all) in windows.into_iter().enumerate() {
+        all.latencies_us.sort_unstable();
+        let requests = all.latencies_us.len();
+        let report = json!({
+            "label": label, "scenario": scenario_name(scenario), "connections": connections,
+            "run": run + 1, "seconds": seconds, "requests": requests,
+            "requests_per_sec": requests as f64 / seconds,
+            "operations_per_sec": all.operations as f64 / seconds,
+            "p50_ms": percentile(&all.latencies_us, 50.0),
+            "p99_ms": percentile(&all.latencies_us, 99.0),
+            "p999_ms": percentile(&all.latencies_us, 99.9),
+            "max_ms": percentile(&all.latencies_us, 100.0),
+            "errors": all.errors, "conflicts": all.conflicts,
+        });
+        println!("{report}");
+    }
     Ok(())
 }
 
@@ -346,21 +488,32 @@ async fn main() -> anyhow::Result<()> {
             technicians,
             jobs,
             date,
-        } => populate(&url, technicians, jobs, &date).await,
+            days,
+            concurrency,
+        } => populate(&url, technicians, jobs, date, days, concurrency).await,
         Command::Run {
             url,
             scenario,
             connections,
             duration_secs,
+            runs,
+            warmup_ms,
             date,
+            plan_time_limit_ms,
             label,
         } => {
+            if !(duration_secs.is_finite() && duration_secs > 0.0) {
+                bail!("--duration-secs must be positive");
+            }
             run(
                 url,
                 scenario,
                 connections.max(1),
-                Duration::from_secs(duration_secs),
+                Duration::from_secs_f64(duration_secs),
+                runs.max(1),
+                Duration::from_millis(warmup_ms),
                 date,
+                plan_time_limit_ms,
                 label,
             )
             .await

@@ -199,14 +199,15 @@ impl AppState {
     ) -> Result<T, ApiError> {
         let pool = self.pool.clone();
         // Waiting for a turn counts against the same bound as waiting for
-        // a connection: past it, the database is as good as unavailable.
+        // the lock would: the writers ahead hold the database's write lock
+        // (or wait on another process holding it) for longer than that.
         let _turn = match &self.write_turns {
             Some(turns) => Some(
                 tokio::time::timeout(pool.connection_timeout(), turns.clone().acquire_owned())
                     .await
                     .map_err(|_| ApiError::Unavailable {
-                        outage: fieldopt_store::Outage::TimedOut,
-                        cause: "no turn to write came within the timeout".into(),
+                        outage: fieldopt_store::Outage::Locked,
+                        cause: "queued behind other writers for longer than the timeout".into(),
                     })?
                     .map_err(|_| ApiError::Internal("the write queue was closed".into()))?,
             ),

@@ -363,16 +363,9 @@ impl ServerProcess {
     }
 
     /// Sends SIGTERM and returns whether the process exited with 0.
-    pub fn terminate(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let status = self.child.wait().expect("wait");
-        std::mem::forget(self);
-        status.success()
+    pub fn terminate(self) -> bool {
+        self.send_sigterm();
+        self.wait().success()
     }
 }
 

@@ -57,6 +57,18 @@ struct Answer {
     elapsed: Duration,
 }
 
+/// Creates a technician through `base`; it must succeed.
+async fn create_technician(client: &Client, base: &str, body: Value) -> Answer {
+    let created = send(
+        client
+            .post(format!("{base}/api/v1/technicians"))
+            .json(&body),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    created
+}
+
 async fn send(request: reqwest::RequestBuilder) -> Answer {
     let started = Instant::now();
     let response = request.send().await.expect("an answer, not a hang");
@@ -294,13 +306,12 @@ async fn a_stopped_postgres_gives_quick_503s_and_service_resumes_without_a_resta
     let server = start_server(&postgres.url()).await;
     let base = server.address.clone();
     let client = client();
-    let created = send(
-        client
-            .post(format!("{base}/api/v1/technicians"))
-            .json(&json!({"name": "Before", "skills": ["install"]})),
+    create_technician(
+        &client,
+        &base,
+        json!({"name": "Before", "skills": ["install"]}),
     )
     .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
 
     // Three times the pool (4) of clients, each sending as fast as answers
     // come: while the database is down most of them wait for the pool.
@@ -385,13 +396,12 @@ async fn a_stopped_postgres_gives_quick_503s_and_service_resumes_without_a_resta
     // Service resumed in the same process: reads and writes succeed, and
     // every acknowledged write is there (a write cut off mid-commit may be
     // there too, never half of one).
-    let after = send(
-        client
-            .post(format!("{base}/api/v1/technicians"))
-            .json(&json!({"name": "After", "skills": ["install"]})),
+    create_technician(
+        &client,
+        &base,
+        json!({"name": "After", "skills": ["install"]}),
     )
     .await;
-    assert_eq!(after.status, StatusCode::CREATED, "{after:?}");
     let listed = send(client.get(format!("{base}/api/v1/technicians?limit=5000"))).await;
     assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
     let count = listed.body.as_array().map_or(0, Vec::len);
@@ -426,13 +436,12 @@ async fn a_lock_held_too_long_gives_503_not_a_hang(backend: Backend) {
     let server = start_server(&url).await;
     let base = server.address.clone();
     let client = client();
-    let tech = send(
-        client
-            .post(format!("{base}/api/v1/technicians"))
-            .json(&json!({"name": "Held", "skills": ["install"]})),
+    create_technician(
+        &client,
+        &base,
+        json!({"name": "Held", "skills": ["install"]}),
     )
     .await;
-    assert_eq!(tech.status, StatusCode::CREATED, "{tech:?}");
 
     let target = fieldopt_store::DatabaseTarget::parse(&url).expect("url");
     let mut holder = target.connect().expect("a second connection");
@@ -465,13 +474,12 @@ async fn a_lock_held_too_long_gives_503_not_a_hang(backend: Backend) {
     );
 
     execute_sql(&mut holder, "ROLLBACK").expect("let go");
-    let after = send(
-        client
-            .post(format!("{base}/api/v1/technicians"))
-            .json(&json!({"name": "Free", "skills": ["install"]})),
+    create_technician(
+        &client,
+        &base,
+        json!({"name": "Free", "skills": ["install"]}),
     )
     .await;
-    assert_eq!(after.status, StatusCode::CREATED, "{after:?}");
     let listed = send(client.get(format!("{base}/api/v1/technicians"))).await;
     assert_eq!(listed.body.as_array().map(Vec::len), Some(2), "{listed:?}");
     assert!(server.terminate());
@@ -497,13 +505,12 @@ async fn a_read_only_sqlite_database_refuses_writes_and_serves_reads() {
     let (_database, url) = TestDatabase::create(Backend::Sqlite).expect("SQLite");
     let client = client();
     let writable = start_server(&url).await;
-    let tech = send(
-        client
-            .post(format!("{}/api/v1/technicians", writable.address))
-            .json(&json!({"name": "Kept", "skills": ["install"]})),
+    let tech = create_technician(
+        &client,
+        &writable.address,
+        json!({"name": "Kept", "skills": ["install"]}),
     )
     .await;
-    assert_eq!(tech.status, StatusCode::CREATED, "{tech:?}");
     assert!(writable.terminate());
 
     // The same file opened read-only, as a read-only file, mount or copy
@@ -598,13 +605,12 @@ async fn a_full_sqlite_disk_refuses_writes_whole_and_recovers_when_space_is_free
     let server = start_server(&url).await;
     let base = server.address.clone();
     let client = client();
-    let tech = send(
-        client
-            .post(format!("{base}/api/v1/technicians"))
-            .json(&json!({"name": "Filler", "skills": ["install", "repair"]})),
+    let tech = create_technician(
+        &client,
+        &base,
+        json!({"name": "Filler", "skills": ["install", "repair"]}),
     )
     .await;
-    assert_eq!(tech.status, StatusCode::CREATED, "{tech:?}");
     let tech_id = tech.body["id"].as_i64().expect("id");
 
     let filler = disk.path().join("filler");

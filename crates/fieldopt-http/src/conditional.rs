@@ -33,7 +33,7 @@ pub async fn entity_tags(
     };
     // Read before the handler reads: the data it answers with is at least
     // this new, so the tag can only be too old, never too new.
-    let version = match state.read(fieldopt_store::versions::data_version).await {
+    let version = match state.read_one(fieldopt_store::versions::data_version).await {
         Ok(version) => version,
         Err(error) => return Ok(req.into_response(error.error_response())),
     };

@@ -1,7 +1,7 @@
 //! Connections, the pool, transactions and migrations for both backends.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -214,20 +214,63 @@ pub struct DbConnManager {
     timeout: Duration,
 }
 
+/// How long a connection may sit idle in the pool and still be trusted
+/// without a ping. A database restart takes longer (`pg_ctl` alone polls
+/// every 100 ms), so a connection it left dead has always been idle
+/// longer, while connections in steady use — back in the pool for a
+/// fraction of a millisecond between requests — skip the round trip.
+const TRUSTED_IDLE: Duration = Duration::from_millis(50);
+
+/// A connection as the pool keeps it: the connection and when it was last
+/// given back (see [`TRUSTED_IDLE`]). Dereferences to [`DbConn`].
+pub struct PoolEntry {
+    conn: DbConn,
+    idle_since: Instant,
+}
+
+impl fmt::Debug for PoolEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolEntry")
+            .field("idle_since", &self.idle_since)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for PoolEntry {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolEntry {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for DbConnManager {
-    type Connection = DbConn;
+    type Connection = PoolEntry;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<DbConn, ConnectError> {
-        self.target.connect_within(self.timeout)
+    fn connect(&self) -> Result<PoolEntry, ConnectError> {
+        Ok(PoolEntry {
+            conn: self.target.connect_within(self.timeout)?,
+            idle_since: Instant::now(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
-        conn.ping().map_err(ConnectError::from)
+    fn is_valid(&self, entry: &mut PoolEntry) -> Result<(), ConnectError> {
+        if entry.idle_since.elapsed() < TRUSTED_IDLE {
+            return Ok(());
+        }
+        entry.conn.ping().map_err(ConnectError::from)
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, entry: &mut PoolEntry) -> bool {
+        // Called as the connection goes back to the pool.
+        entry.idle_since = Instant::now();
+        entry.conn.is_broken()
     }
 }
 
@@ -276,9 +319,10 @@ pub fn build_pool(options: PoolOptions) -> Result<DbPool, ConnectError> {
     };
     // A connection that breaks in use is dropped on return (Diesel marks
     // it broken). But a PostgreSQL restart while connections sit idle
-    // leaves them dead unseen: a ping at checkout finds them and opens
-    // fresh ones, so no request fails once the server is back. An SQLite
-    // connection cannot go stale that way.
+    // leaves them dead unseen: a ping at checkout of a connection idle
+    // longer than [`TRUSTED_IDLE`] finds them and opens fresh ones, so no
+    // request fails once the server is back. An SQLite connection cannot go
+    // stale that way.
     let test_on_check_out = matches!(options.target, DatabaseTarget::Postgres(_));
     r2d2::Pool::builder()
         .max_size(max_size)

@@ -27,9 +27,9 @@ pub mod versions;
 pub mod workload;
 
 pub use connection::{
-    ConnectError, DEFAULT_TIMEOUT, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolOptions,
-    PooledConn, build_pool, has_pending_migrations, ping, read_transaction, revert_all_migrations,
-    run_migrations, snapshot_transaction, write_transaction,
+    ConnectError, DEFAULT_TIMEOUT, DatabaseTarget, DbConn, DbConnManager, DbPool, PoolEntry,
+    PoolOptions, PooledConn, build_pool, has_pending_migrations, ping, read_transaction,
+    revert_all_migrations, run_migrations, snapshot_transaction, write_transaction,
 };
 pub use convert::{Stamp, now};
 pub use error::{Entity, Outage, StoreError, StoreResult};

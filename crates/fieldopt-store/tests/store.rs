@@ -330,7 +330,7 @@ fn the_check_names_every_kind_of_damage(db: TestDb) {
     let mut conn = db.pool.get().unwrap();
     let d = healthy_day(&mut conn);
     // Foreign keys off for this connection, to leave orphans behind.
-    let keys_off = match &*conn {
+    let keys_off = match &**conn {
         DbConn::Sqlite(_) => "PRAGMA foreign_keys = OFF",
         DbConn::Postgres(_) => "SET session_replication_role = replica",
     };

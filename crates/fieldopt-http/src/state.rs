@@ -180,13 +180,8 @@ impl AppState {
         &self,
         work: impl FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            fieldopt_store::read_transaction(&mut conn, work)
-        })
-        .await?
-        .map_err(ApiError::from)
+        self.read_one(move |conn| fieldopt_store::read_transaction(conn, work))
+            .await
     }
 
     /// Runs one read-only statement on the blocking pool: a single

@@ -184,6 +184,11 @@ operations! {
     GetBestTechnician = "get_best_technician",
     /// Plan a day.
     PlanDay = "plan_day",
+    /// Read the change feed (pages or the stream).
+    ListEvents = "list_events",
+    /// Create, list, change and delete webhook endpoints; see and retry
+    /// their deliveries.
+    ManageWebhooks = "manage_webhooks",
 }
 
 impl Operation {
@@ -205,7 +210,8 @@ impl fmt::Display for Operation {
 /// technician record and workload, its own jobs, their history and its
 /// assignments; sets its own status and location; starts, completes and
 /// fails its own jobs (also through `update_job_status`, which refuses it
-/// any other status). Nothing else.
+/// any other status); reads the events about itself and its jobs. Nothing
+/// else.
 pub const fn access(role: Role, operation: Operation) -> Access {
     use Operation as Op;
     match role {
@@ -227,7 +233,8 @@ pub const fn access(role: Role, operation: Operation) -> Access {
             | Op::CompleteJob
             | Op::FailJob
             | Op::ListTechnicianAssignments
-            | Op::GetJobAssignment => Access::Own,
+            | Op::GetJobAssignment
+            | Op::ListEvents => Access::Own,
             Op::CreateTechnician
             | Op::UpdateTechnician
             | Op::DeleteTechnician
@@ -245,7 +252,8 @@ pub const fn access(role: Role, operation: Operation) -> Access {
             | Op::AutoRouteJob
             | Op::GetAutoRoute
             | Op::GetBestTechnician
-            | Op::PlanDay => Access::None,
+            | Op::PlanDay
+            | Op::ManageWebhooks => Access::None,
         },
     }
 }

@@ -35,6 +35,7 @@ pub mod access;
 pub mod can_do;
 mod enums;
 mod error;
+pub mod events;
 pub mod fixtures;
 mod model;
 pub mod patterns;
@@ -44,6 +45,7 @@ pub use access::Actor;
 pub use can_do::{CanDo, DayLoad, Unfit};
 pub use enums::{JobAction, JobEventKind, JobStatus, JobType, TechnicianStatus};
 pub use error::DomainError;
+pub use events::{EventType, EventTypeFilter};
 pub use model::{Assignment, Job, JobEvent, Technician, job_plan_changes, technician_plan_changes};
 pub use values::{
     Address, Area, AssignmentId, Capacity, ClockTime, CustomerName, DurationMinutes, Email,

@@ -25,7 +25,8 @@ pub async fn entity_tags(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != Method::GET {
+    // A stream has no version: it goes on changing.
+    if req.method() != Method::GET || req.path().ends_with("/events/stream") {
         return next.call(req).await;
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {

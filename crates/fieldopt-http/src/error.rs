@@ -31,6 +31,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
+    /// 410 of the event feed: the oldest event id still kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_id: Option<i64>,
 }
 
 /// Every error the API answers with.
@@ -53,6 +56,13 @@ pub enum ApiError {
     MethodNotAllowed(Vec<Method>),
     /// 409: conflicts with the current state.
     Conflict(String),
+    /// 410: the events asked for were purged by retention.
+    Gone {
+        /// What the client is told.
+        detail: String,
+        /// The oldest event id still kept.
+        oldest_id: i64,
+    },
     /// 413: body over the size limit.
     PayloadTooLarge(String),
     /// 415: the body is not JSON, or is encoded.
@@ -111,6 +121,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("not-found", "Not Found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method Not Allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Gone { .. } => ("events-purged", "Gone"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload Too Large"),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported-media-type", "Unsupported Media Type")
@@ -145,6 +156,7 @@ impl ApiError {
             | ApiError::Unprocessable(d)
             | ApiError::PlanTooLarge(d)
             | ApiError::Overloaded { detail: d, .. }
+            | ApiError::Gone { detail: d, .. }
             | ApiError::Other { detail: d, .. } => d.clone(),
             ApiError::ClientGone => "The client closed the connection".to_string(),
             ApiError::MethodNotAllowed(allowed) => {
@@ -167,6 +179,10 @@ impl ApiError {
             title: title.to_string(),
             status: self.status_code().as_u16(),
             detail: self.detail(),
+            oldest_id: match self {
+                ApiError::Gone { oldest_id, .. } => Some(*oldest_id),
+                _ => None,
+            },
         }
     }
 }
@@ -195,6 +211,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) | ApiError::PlanTooLarge(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY

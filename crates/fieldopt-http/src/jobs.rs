@@ -899,7 +899,7 @@ pub async fn delete_job(
     caller.scope(Operation::DeleteJob)?;
     let id = JobId(id.into_inner());
     state
-        .write(caller.actor(), move |conn, _| jobs::delete(conn, id))
+        .write(caller.actor(), move |conn, stamp| jobs::delete(conn, id, stamp))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

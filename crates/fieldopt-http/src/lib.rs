@@ -12,6 +12,7 @@ mod conditional;
 pub mod connection;
 mod document;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod jobs;
 mod limits;
@@ -41,6 +42,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
 pub use security::{Security, SecuritySettings};
+pub use events::EventSettings;
 pub use state::{ApiSettings, AppState, PlanLimits, today};
 
 /// Path of the OpenAPI document.
@@ -60,6 +62,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "jobs", description = "Work to be done, its status machine and history"),
         (name = "assignments", description = "Who holds which job, under the hard rules"),
         (name = "routing", description = "Recommendations"),
+        (name = "events", description = "The change feed: pages, a live stream, webhooks"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     servers((url = "/", description = "The server that serves this document")),
@@ -132,7 +135,9 @@ fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .service(routing::auto_route_job)
         .service(routing::get_auto_route)
         .service(routing::get_best_technician)
-        .service(routing::plan_day);
+        .service(routing::plan_day)
+        .service(events::list_events)
+        .service(events::stream_events);
 }
 
 fn operations(cfg: &mut ServiceConfig<'_>) {

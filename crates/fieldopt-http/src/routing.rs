@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, get, post, web};
 use chrono::NaiveDate;
 use fieldopt_domain::access::Operation;
-use fieldopt_domain::{DayLoad, Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus};
+use fieldopt_domain::{
+    DayLoad, EventType, Job, JobId, JobStatus, Technician, TechnicianId, TechnicianStatus,
+};
 use fieldopt_engine::day_plan::{DayInput, plan_day as plan_day_engine};
 use fieldopt_engine::vrp::{Cancel, SolveOptions};
 use fieldopt_engine::{Candidate, ScoredTechnician, rank_technicians};
 use fieldopt_store::assignments::{self, Placement, PlanBasis, PlannedDay};
+use fieldopt_store::outbox::{Change, NewEvent};
 use fieldopt_store::technicians::TechnicianFilter;
 use fieldopt_store::{DbConn, Entity, StoreError, StoreResult, jobs, technicians, workload};
 use serde::{Deserialize, Serialize};
@@ -602,7 +605,9 @@ pub async fn plan_day(
                     technicians: &snapshot.technicians,
                     jobs: &jobs,
                 };
-                assignments::apply_plan(conn, &days, &basis, stamp)
+                let created = assignments::apply_plan(conn, &days, &basis, stamp)?;
+                stamp.record(Change::Rendered(plan_applied(date, created, &days)));
+                Ok(created)
             })
             .await?;
     }
@@ -662,5 +667,54 @@ fn optional_int(
             format!("{v} is out of range ({min}..={max})"),
         )),
         other => Ok(other),
+    }
+}
+
+/// Payload of the `plan.applied` event.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "scheduled_date": "2026-04-15", "jobs_assigned": 2,
+    "routes": [{"technician_id": 1, "job_ids": [3, 4]}]
+}))]
+pub struct PlanApplied {
+    scheduled_date: NaiveDate,
+    /// Jobs newly assigned by the plan.
+    jobs_assigned: usize,
+    /// Every route of the plan, its jobs in visiting order.
+    routes: Vec<AppliedRoute>,
+}
+
+/// One technician's route in a `plan.applied` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppliedRoute {
+    technician_id: i64,
+    job_ids: Vec<i64>,
+}
+
+fn plan_applied(date: NaiveDate, jobs_assigned: usize, days: &[PlannedDay]) -> NewEvent {
+    let routes = days
+        .iter()
+        .map(|day| {
+            let mut stops: Vec<(u32, i64)> = day
+                .new_jobs
+                .iter()
+                .chain(&day.kept_jobs)
+                .map(|(job, place)| (place.sequence, job.0))
+                .collect();
+            stops.sort_unstable();
+            AppliedRoute {
+                technician_id: day.technician.0,
+                job_ids: stops.into_iter().map(|(_, job)| job).collect(),
+            }
+        })
+        .collect();
+    NewEvent {
+        event_type: EventType::PlanApplied,
+        technician_id: None,
+        data: crate::events::to_json(&PlanApplied {
+            scheduled_date: date,
+            jobs_assigned,
+            routes,
+        }),
     }
 }

@@ -9,6 +9,7 @@ use fieldopt_domain::Actor;
 use fieldopt_store::{DbConn, DbPool, Stamp, StoreResult, write_transaction};
 
 use crate::error::ApiError;
+use crate::events::{EventHub, EventSettings};
 use crate::metrics::Metrics;
 use crate::security::Security;
 
@@ -27,6 +28,8 @@ pub struct ApiSettings {
     /// database takes one writer anyway; queueing in order beats every
     /// writer polling the lock with growing back-offs).
     pub single_writer: bool,
+    /// The change feed and its streams.
+    pub events: EventSettings,
 }
 
 /// What one day plan may cost.
@@ -58,6 +61,7 @@ impl Default for ApiSettings {
             body_timeout: std::time::Duration::from_secs(10),
             idempotency: fieldopt_store::idempotency::Limits::default(),
             single_writer: false,
+            events: EventSettings::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct AppState {
     /// One permit when writers queue (see [`ApiSettings::single_writer`]).
     write_turns: Option<Arc<tokio::sync::Semaphore>>,
     held_keys: Arc<Mutex<HashSet<(String, String)>>>,
+    events: Arc<EventHub>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -100,6 +105,7 @@ impl AppState {
                 .single_writer
                 .then(|| Arc::new(tokio::sync::Semaphore::new(1))),
             held_keys: Arc::default(),
+            events: Arc::new(EventHub::new(settings.events.clone())),
             pool,
             settings: Arc::new(settings),
             security: Arc::new(security),
@@ -161,6 +167,11 @@ impl AppState {
         &self.security
     }
 
+    /// The change feed's hub: wakes this process's event streams.
+    pub fn event_hub(&self) -> Arc<EventHub> {
+        Arc::clone(&self.events)
+    }
+
     /// The pool.
     pub fn pool(&self) -> &DbPool {
         &self.pool
@@ -203,6 +214,9 @@ impl AppState {
     /// Runs database work in one write transaction on the blocking pool,
     /// passing the request's stamp: its time and who asked. In a request
     /// with an `Idempotency-Key` the same transaction marks the key applied.
+    /// What the work changed (noted on the stamp by the store's commands)
+    /// is appended to the outbox in the same transaction, so a committed
+    /// change always has its events and a rolled-back one has none.
     pub async fn write<T: Send + 'static>(
         &self,
         actor: &Actor,
@@ -228,17 +242,24 @@ impl AppState {
         let idempotent = crate::middleware::IDEMPOTENT_REQUEST
             .try_with(Clone::clone)
             .ok();
-        web::block(move || {
+        let (done, appended) = web::block(move || {
             let mut conn = pool.get()?;
             write_transaction(&mut conn, |conn| {
+                // A retried attempt starts with nothing noted.
+                drop(stamp.take_changes());
                 let done = work(conn, &stamp)?;
+                let appended = crate::events::append_noted(conn, &stamp)?;
                 if let Some((client, key)) = &idempotent {
                     fieldopt_store::idempotency::mark_applied(conn, client, key)?;
                 }
-                Ok(done)
+                Ok((done, appended))
             })
         })
         .await?
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        if appended {
+            self.events.announce();
+        }
+        Ok(done)
     }
 }

@@ -501,7 +501,7 @@ pub async fn create_technician(
     let date = today();
     let created = state
         .write(caller.actor(), move |conn, stamp| {
-            let technician = technicians::create(conn, &new, stamp.at)?;
+            let technician = technicians::create(conn, &new, stamp)?;
             Ok(TechnicianWithLoad {
                 current_workload: fieldopt_store::workload::active_jobs_on(
                     conn,
@@ -564,7 +564,7 @@ pub async fn update_technician(
     let changes = body.0.into_changes()?;
     let updated = state
         .write(caller.actor(), move |conn, stamp| {
-            technicians::update(conn, id, &changes, stamp.at)
+            technicians::update(conn, id, &changes, stamp)
         })
         .await?;
     respond_with(&state, id, updated).await
@@ -598,7 +598,7 @@ pub async fn update_technician_status(
     let status = body.0.status.into();
     let updated = state
         .write(caller.actor(), move |conn, stamp| {
-            technicians::set_status(conn, id, status, stamp.at)
+            technicians::set_status(conn, id, status, stamp)
         })
         .await?;
     respond_with(&state, id, updated).await
@@ -632,7 +632,7 @@ pub async fn update_technician_location(
     let position = field("latitude", GeoPoint::new(body.0.latitude, body.0.longitude))?;
     let updated = state
         .write(caller.actor(), move |conn, stamp| {
-            technicians::set_location(conn, id, position, stamp.at)
+            technicians::set_location(conn, id, position, stamp)
         })
         .await?;
     respond_with(&state, id, updated).await
@@ -662,7 +662,7 @@ pub async fn delete_technician(
     caller.scope(Operation::DeleteTechnician)?;
     state
         .write(caller.actor(), move |conn, stamp| {
-            technicians::delete(conn, id, stamp.at)
+            technicians::delete(conn, id, stamp)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

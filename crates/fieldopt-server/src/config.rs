@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldopt_http::auth::{AuthSettings, JwksSource};
 use fieldopt_http::rate_limit::RateLimitSettings;
-use fieldopt_http::{ApiSettings, PlanLimits, SecuritySettings};
+use fieldopt_http::{ApiSettings, EventSettings, PlanLimits, SecuritySettings};
 use fieldopt_store::DatabaseTarget;
 use fieldopt_store::idempotency::Limits as IdempotencyLimits;
 use ipnet::IpNet;
@@ -174,6 +174,17 @@ pub struct Settings {
     /// get 503 with `Retry-After`.
     #[arg(long, env = "FIELDOPT_PLAN_CONCURRENCY", global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub plan_concurrency: Option<u64>,
+    /// Days events are kept in the change feed; older ones are purged.
+    #[arg(long, env = "FIELDOPT_EVENT_RETENTION_DAYS", default_value_t = 30, global = true, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub event_retention_days: u32,
+    /// Events an event stream may fall behind before it is closed (it
+    /// resumes from its last id).
+    #[arg(long, env = "FIELDOPT_EVENT_STREAM_BUFFER", default_value_t = 1024, global = true, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub event_stream_buffer: u32,
+    /// How often event streams send a heartbeat comment. Not a flag: 15 s
+    /// in production; tests shorten it.
+    #[arg(skip = std::time::Duration::from_secs(15))]
+    pub event_heartbeat: std::time::Duration,
     /// `pretty` or `json`.
     #[arg(long, env = "FIELDOPT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -299,6 +310,9 @@ impl Settings {
             shutdown_timeout_s: 30,
             idempotency_max_keys: 10_000,
             idempotency_max_bytes: 64 << 20,
+            event_retention_days: 30,
+            event_stream_buffer: 1024,
+            event_heartbeat: std::time::Duration::from_secs(15),
             log_format: LogFormat::Pretty,
             workers: Some(2),
             auth_secret: None,
@@ -337,6 +351,12 @@ impl Settings {
             },
             single_writer: DatabaseTarget::parse(&self.database_url)
                 .is_ok_and(|target| target.has_single_writer()),
+            events: EventSettings {
+                heartbeat: self.event_heartbeat,
+                stream_buffer: usize::try_from(self.event_stream_buffer).unwrap_or(usize::MAX),
+                retention_days: self.event_retention_days,
+                ..EventSettings::default()
+            },
         }
     }
 

@@ -239,18 +239,18 @@ pub fn load_demo_day(pool: &DbPool, first_day: NaiveDate) -> anyhow::Result<Seed
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let stamp = Stamp::now(Actor::system());
-    let now = stamp.at;
     let existing = write_transaction(&mut conn, |conn| {
         let existing = technicians::count_live(conn)? + jobs::count(conn)?;
         if existing > 0 {
             return Ok(existing);
         }
         for tech in &techs {
-            technicians::create(conn, tech, now)?;
+            technicians::create(conn, tech, &stamp)?;
         }
         for job in &jobs {
             jobs::create(conn, job, &stamp)?;
         }
+        fieldopt_http::events::append_noted(conn, &stamp)?;
         Ok(0)
     })?;
     if existing > 0 {

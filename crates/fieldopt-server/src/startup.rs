@@ -100,12 +100,19 @@ impl Application {
         let served = state.clone();
         let mut server = HttpServer::new(move || fieldopt_http::app(served.clone()))
             .on_connect(fieldopt_http::connection::remember_socket)
-            .shutdown_timeout(settings.shutdown_timeout_s);
+            .shutdown_timeout(settings.shutdown_timeout_s)
+            // Signals are ours: event streams must end before the graceful
+            // stop waits for open connections (see `run_until_stopped`).
+            .disable_signals();
         if let Some(workers) = settings.workers {
             server = server.workers(usize::from(workers));
         }
         let server = server.listen(listener)?.run();
         tracing::info!(address = %settings.bind.ip(), port, "serving");
+        tokio::spawn(fieldopt_http::events::purge_expired_events(
+            state.clone(),
+            EVENT_PURGE_INTERVAL,
+        ));
         Ok(Self {
             port,
             pool,
@@ -124,9 +131,21 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes requests in flight,
-    /// and frees the idempotency keys of requests that did not finish.
+    /// Serves until SIGTERM or SIGINT, then ends event streams, finishes
+    /// requests in flight, and frees the idempotency keys of requests that
+    /// did not finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let hub = self.state.event_hub();
+        tokio::spawn(async move {
+            if let Err(error) = stop_signal().await {
+                tracing::error!(%error, "cannot listen for stop signals");
+                return;
+            }
+            tracing::info!("stopping: ending event streams, finishing requests");
+            hub.close();
+            handle.stop(true).await;
+        });
         let outcome = self.server.await;
         let released = self.state.release_held_idempotency_keys().await;
         if released > 0 {
@@ -137,4 +156,19 @@ impl Application {
         }
         outcome
     }
+}
+
+/// How often events past retention are purged.
+const EVENT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }

@@ -9,12 +9,13 @@ use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 use fieldopt_domain::{
-    Actor, Assignment, AssignmentId, DayLoad, Job, JobEventKind, JobId, JobStatus, Technician,
+    Actor, Assignment, AssignmentId, DayLoad, EventType, Job, JobEventKind, JobId, JobStatus, Technician,
     TechnicianId, Unfit, can_do, job_plan_changes, technician_plan_changes,
 };
 
 use crate::convert::{from_db_opt_time, from_db_time, int_to_db, to_db_time};
 use crate::events::{self, NewEvent};
+use crate::outbox::Change;
 use crate::schema::{assignments, jobs};
 use crate::workload::active_statuses;
 use crate::{
@@ -86,13 +87,20 @@ pub(crate) fn set_work_date(conn: &mut DbConn, id: i64, date: NaiveDate) -> Stor
 }
 
 pub(crate) fn end_live_assignment(conn: &mut DbConn, job: JobId, stamp: &Stamp) -> StoreResult<()> {
-    on_backend!(conn, c => diesel::update(
+    let ended: Vec<i64> = on_backend!(conn, c => diesel::update(
             assignments::table
                 .filter(assignments::job_id.eq(job.0))
                 .filter(assignments::ended_at.is_null()),
         )
         .set(assignments::ended_at.eq(to_db_time(stamp.at)))
-        .execute(c)?);
+        .returning(assignments::id)
+        .get_results(c)?);
+    for id in ended {
+        stamp.record(Change::Assignment(
+            EventType::AssignmentEnded,
+            AssignmentId(id),
+        ));
+    }
     Ok(())
 }
 
@@ -116,7 +124,12 @@ fn insert(
         ))
         .returning(AssignmentRow::as_returning())
         .get_result(c)?);
-    Ok(row.into())
+    let assignment: Assignment = row.into();
+    stamp.record(Change::Assignment(
+        EventType::AssignmentCreated,
+        assignment.id,
+    ));
+    Ok(assignment)
 }
 
 /// Refuses a technician that fails a soft rule, unless `force`. Capacity is
@@ -217,7 +230,8 @@ pub fn assign(
     check_soft_rules(&job, &tech, load, force)?;
     let assignment = give(conn, &job, tech_id, stamp, None)?;
     record_assigned(conn, job_id, tech_id, stamp)?;
-    technicians::refresh_automatic_status(conn, tech_id, stamp.at)?;
+    stamp.record(Change::Job(EventType::JobStatusChanged, job_id));
+    technicians::refresh_automatic_status(conn, tech_id, stamp)?;
     Ok(assignment)
 }
 
@@ -269,6 +283,7 @@ pub fn assign_placed(
         check_soft_rules(job, &tech, load, force).map_err(|e| in_batch(job_id, e))?;
         created.push(give(conn, job, tech_id, stamp, placement).map_err(|e| in_batch(job_id, e))?);
         record_assigned(conn, job_id, tech_id, stamp)?;
+        stamp.record(Change::Job(EventType::JobStatusChanged, job_id));
         loads.insert(
             date,
             DayLoad {
@@ -277,7 +292,7 @@ pub fn assign_placed(
             },
         );
     }
-    technicians::refresh_automatic_status(conn, tech_id, stamp.at)?;
+    technicians::refresh_automatic_status(conn, tech_id, stamp)?;
     Ok(created)
 }
 
@@ -369,6 +384,7 @@ pub fn batch_unassign(
             ));
         }
         touched.push(take_back(conn, job, stamp)?);
+        stamp.record(Change::Job(EventType::JobStatusChanged, job.id));
         let mut event = NewEvent::new(
             job.id,
             stamp,
@@ -382,7 +398,7 @@ pub fn batch_unassign(
     touched.sort();
     touched.dedup();
     for tech in touched {
-        technicians::refresh_automatic_status(conn, tech, stamp.at)?;
+        technicians::refresh_automatic_status(conn, tech, stamp)?;
     }
     Ok(ids)
 }
@@ -436,8 +452,10 @@ pub fn reassign(
     event.technician_id = Some(new_tech);
     event.previous_technician_id = Some(old_tech);
     events::record(conn, event)?;
-    technicians::refresh_automatic_status(conn, old_tech, stamp.at)?;
-    technicians::refresh_automatic_status(conn, new_tech, stamp.at)?;
+    // Its status went back and forth; what changed is its technician.
+    stamp.record(Change::Job(EventType::JobUpdated, job_id));
+    technicians::refresh_automatic_status(conn, old_tech, stamp)?;
+    technicians::refresh_automatic_status(conn, new_tech, stamp)?;
     Ok(assignment)
 }
 

@@ -13,19 +13,37 @@ pub fn now() -> DateTime<Utc> {
 
 /// When and by whom a change is made. Every command that writes history
 /// (job events, assignments) takes one, so the audit trail is never
-/// optional.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// optional; commands also note on it what they changed, for the outbox
+/// (see [`crate::outbox`]).
+#[derive(Debug)]
 pub struct Stamp {
     /// The request's time, truncated like [`now`].
     pub at: DateTime<Utc>,
     /// Who asked for the change.
     pub actor: Actor,
+    pub(crate) changes: std::sync::Mutex<Vec<crate::outbox::Change>>,
 }
 
 impl Stamp {
     /// A change made now by `actor`.
     pub fn now(actor: Actor) -> Self {
-        Self { at: now(), actor }
+        Self::at(now(), actor)
+    }
+
+    /// A change made at `at` by `actor`.
+    pub fn at(at: DateTime<Utc>, actor: Actor) -> Self {
+        Self {
+            at,
+            actor,
+            changes: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl Clone for Stamp {
+    /// The same time and actor, with no changes noted yet.
+    fn clone(&self) -> Self {
+        Self::at(self.at, self.actor.clone())
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
     Address, Area, CustomerName, DurationMinutes, ExternalId, GeoPoint, Job, JobAction,
-    JobEventKind, JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId,
+    EventType, JobEventKind, JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId,
     TimeWindow,
 };
 
@@ -16,6 +16,7 @@ use crate::convert::{
     to_db_time, window_to_db,
 };
 use crate::events::{self, NewEvent};
+use crate::outbox::Change;
 use crate::schema::{job_skills, jobs};
 use crate::{
     DbConn, Entity, Page, Paged, Stamp, StoreError, StoreResult, on_backend, technicians, workload,
@@ -390,6 +391,7 @@ pub fn create(conn: &mut DbConn, new: &NewJob, stamp: &Stamp) -> StoreResult<Job
         .get_result(c)?);
     let id = JobId(id);
     replace_skills(conn, id, &new.skills_required)?;
+    stamp.record(Change::Job(EventType::JobCreated, id));
     events::record(
         conn,
         NewEvent::new(id, stamp, JobEventKind::Created, None, JobStatus::Pending),
@@ -481,6 +483,7 @@ pub fn update(
             jobs::updated_at.eq(to_db_time(stamp.at)),
         ))
         .execute(c)?);
+    stamp.record(Change::Job(EventType::JobUpdated, id));
     if let Some(skills) = &changes.skills_required {
         replace_skills(conn, id, skills)?;
     }
@@ -565,7 +568,7 @@ fn transition_locked(
         if next == JobStatus::Cancelled {
             end_live_assignment(conn, id, stamp)?;
         }
-        technicians::refresh_automatic_status(conn, tech, stamp.at)?;
+        technicians::refresh_automatic_status(conn, tech, stamp)?;
     }
     let mut event = NewEvent::new(
         id,
@@ -577,6 +580,7 @@ fn transition_locked(
     event.technician_id = job.assigned_technician.filter(|_| job.status.is_active());
     event.reason = reason;
     events::record(conn, event)?;
+    stamp.record(Change::Job(EventType::JobStatusChanged, id));
     find(conn, id)
 }
 
@@ -589,7 +593,7 @@ fn capitalise(text: &str) -> String {
 }
 
 /// Deletes a pending or cancelled job (409 otherwise) with its history.
-pub fn delete(conn: &mut DbConn, id: JobId) -> StoreResult<()> {
+pub fn delete(conn: &mut DbConn, id: JobId, stamp: &Stamp) -> StoreResult<()> {
     let deletable = [JobStatus::Pending.as_str(), JobStatus::Cancelled.as_str()];
     let deleted = on_backend!(conn, c => diesel::delete(
             jobs::table
@@ -604,6 +608,7 @@ pub fn delete(conn: &mut DbConn, id: JobId) -> StoreResult<()> {
             job.status
         )));
     }
+    stamp.record(Change::JobDeleted(id));
     Ok(())
 }
 

@@ -22,6 +22,7 @@ pub mod events;
 pub mod idempotency;
 pub mod integrity;
 pub mod jobs;
+pub mod outbox;
 pub mod technicians;
 pub mod versions;
 pub mod workload;

@@ -145,3 +145,57 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        event_type -> Text,
+        occurred_at -> Timestamp,
+        actor -> Nullable<Text>,
+        technician_id -> Nullable<BigInt>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> BigInt,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Text,
+        enabled -> Bool,
+        secret -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        delivered_through -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        failing_since -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        endpoint_id -> BigInt,
+        event_id -> BigInt,
+        attempt -> Integer,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        latency_ms -> Integer,
+        error -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        next_retry_at -> Nullable<Timestamp>,
+        manual -> Bool,
+    }
+}
+
+diesel::table! {
+    event_retention (singleton) {
+        singleton -> Integer,
+        purged_through -> BigInt,
+    }
+}

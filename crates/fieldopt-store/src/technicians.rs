@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,
+    Area, Capacity, ClockTime, Email, EventType, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,
     TechnicianId, TechnicianStatus, TimeWindow,
 };
 
@@ -14,7 +14,8 @@ use crate::convert::{
     window_from_db, window_to_db,
 };
 use crate::schema::{technician_areas, technician_day_loads, technician_skills, technicians};
-use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, workload};
+use crate::outbox::Change;
+use crate::{DbConn, Entity, Page, Paged, Stamp, StoreError, StoreResult, on_backend, workload};
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = technicians)]
@@ -349,14 +350,14 @@ fn replace_skills_and_areas(
 pub fn create(
     conn: &mut DbConn,
     new: &NewTechnician,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Technician> {
     if let Some(external_id) = &new.external_id {
         check_external_id_free(conn, external_id, None)?;
     }
     let (shift_start, shift_end) = window_to_db(new.shift);
     let (home_latitude, home_longitude) = point_to_db(new.home);
-    let at = to_db_time(now);
+    let at = to_db_time(stamp.at);
     let id: i64 = on_backend!(conn, c => diesel::insert_into(technicians::table)
         .values((
             technicians::name.eq(new.name.as_str()),
@@ -376,6 +377,7 @@ pub fn create(
         .get_result(c)?);
     let id = TechnicianId(id);
     replace_skills_and_areas(conn, id, Some(&new.skills), Some(&new.areas))?;
+    stamp.record(Change::Technician(EventType::TechnicianCreated, id));
     find(conn, id)
 }
 
@@ -385,7 +387,7 @@ pub fn update(
     conn: &mut DbConn,
     id: TechnicianId,
     changes: &TechnicianChanges,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Technician> {
     let current = find(conn, id)?;
     let shift = TimeWindow::new(
@@ -420,9 +422,10 @@ pub fn update(
             technicians::home_latitude.eq(home_latitude),
             technicians::home_longitude.eq(home_longitude),
             technicians::external_id.eq(external_id.as_ref().map(ExternalId::as_str)),
-            technicians::updated_at.eq(to_db_time(now)),
+            technicians::updated_at.eq(to_db_time(stamp.at)),
         ))
         .execute(c)?);
+    stamp.record(Change::Technician(EventType::TechnicianUpdated, id));
     replace_skills_and_areas(
         conn,
         id,
@@ -437,7 +440,7 @@ pub fn set_status(
     conn: &mut DbConn,
     id: TechnicianId,
     status: TechnicianStatus,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Technician> {
     let updated = on_backend!(conn, c => diesel::update(
             technicians::table
@@ -446,12 +449,13 @@ pub fn set_status(
         )
         .set((
             technicians::status.eq(status.as_str()),
-            technicians::updated_at.eq(to_db_time(now)),
+            technicians::updated_at.eq(to_db_time(stamp.at)),
         ))
         .execute(c)?);
     if updated == 0 {
         return Err(StoreError::NotFound(Entity::Technician));
     }
+    stamp.record(Change::Technician(EventType::TechnicianStatusChanged, id));
     find(conn, id)
 }
 
@@ -460,9 +464,9 @@ pub fn set_location(
     conn: &mut DbConn,
     id: TechnicianId,
     position: GeoPoint,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<Technician> {
-    let at = to_db_time(now);
+    let at = to_db_time(stamp.at);
     let updated = on_backend!(conn, c => diesel::update(
             technicians::table
                 .filter(technicians::id.eq(id.0))
@@ -478,6 +482,7 @@ pub fn set_location(
     if updated == 0 {
         return Err(StoreError::NotFound(Entity::Technician));
     }
+    stamp.record(Change::Technician(EventType::TechnicianLocated, id));
     find(conn, id)
 }
 
@@ -538,7 +543,7 @@ pub(crate) fn lock(conn: &mut DbConn, id: TechnicianId) -> StoreResult<()> {
 
 /// Deletes a technician that holds no active job (409 otherwise). The row
 /// stays, marked deleted, so past assignments keep their technician.
-pub fn delete(conn: &mut DbConn, id: TechnicianId, now: DateTime<Utc>) -> StoreResult<()> {
+pub fn delete(conn: &mut DbConn, id: TechnicianId, stamp: &Stamp) -> StoreResult<()> {
     lock(conn, id)?;
     let active = workload::active_jobs_total(conn, id)?;
     if active > 0 {
@@ -547,8 +552,9 @@ pub fn delete(conn: &mut DbConn, id: TechnicianId, now: DateTime<Utc>) -> StoreR
         )));
     }
     on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
-        .set(technicians::deleted_at.eq(to_db_time(now)))
+        .set(technicians::deleted_at.eq(to_db_time(stamp.at)))
         .execute(c)?);
+    stamp.record(Change::Technician(EventType::TechnicianDeleted, id));
     Ok(())
 }
 
@@ -556,7 +562,7 @@ pub fn delete(conn: &mut DbConn, id: TechnicianId, now: DateTime<Utc>) -> StoreR
 pub(crate) fn refresh_automatic_status(
     conn: &mut DbConn,
     id: TechnicianId,
-    now: DateTime<Utc>,
+    stamp: &Stamp,
 ) -> StoreResult<()> {
     let current: String = on_backend!(conn, c => technicians::table
         .filter(technicians::id.eq(id.0))
@@ -569,9 +575,10 @@ pub(crate) fn refresh_automatic_status(
         on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
             .set((
                 technicians::status.eq(next.as_str()),
-                technicians::updated_at.eq(to_db_time(now)),
+                technicians::updated_at.eq(to_db_time(stamp.at)),
             ))
             .execute(c)?);
+        stamp.record(Change::Technician(EventType::TechnicianStatusChanged, id));
     }
     Ok(())
 }

@@ -131,7 +131,7 @@ fn migrations_go_up_down_and_up_again(db: TestDb) {
     assert_eq!(revert_all_migrations(&mut conn).unwrap(), all);
     assert_eq!(run_migrations(&mut conn).unwrap(), all);
     let now = fieldopt_store::now();
-    technicians::create(&mut conn, &new_technician(2), now).unwrap();
+    technicians::create(&mut conn, &new_technician(2), &Stamp::at(now, Actor::system())).unwrap();
 }
 
 fn technicians_round_trip_with_microsecond_timestamps(db: TestDb) {
@@ -139,7 +139,7 @@ fn technicians_round_trip_with_microsecond_timestamps(db: TestDb) {
     run_migrations(&mut conn).unwrap();
     let precise = Utc.with_ymd_and_hms(2030, 1, 15, 8, 30, 0).unwrap()
         + chrono::Duration::nanoseconds(123_456_789);
-    let created = technicians::create(&mut conn, &new_technician(3), precise).unwrap();
+    let created = technicians::create(&mut conn, &new_technician(3), &Stamp::at(precise, Actor::system())).unwrap();
     assert_eq!(created.created_at.timestamp_subsec_nanos(), 123_456_000);
     let found = technicians::find(&mut conn, created.id).unwrap();
     assert_eq!(found, created);
@@ -151,7 +151,7 @@ fn capacity_is_a_hard_rule_and_counters_follow_the_jobs(db: TestDb) {
     run_migrations(&mut conn).unwrap();
     let stamp = Stamp::now(Actor::parse("carol@dispatch").unwrap());
     let now = &stamp;
-    let tech = technicians::create(&mut conn, &new_technician(2), stamp.at).unwrap();
+    let tech = technicians::create(&mut conn, &new_technician(2), &stamp).unwrap();
     let jobs: Vec<_> = (0..3)
         .map(|_| jobs::create(&mut conn, &new_job(day()), now).unwrap())
         .collect();
@@ -215,7 +215,7 @@ fn failed_work_rolls_the_whole_transaction_back(db: TestDb) {
     run_migrations(&mut conn).unwrap();
     let now = fieldopt_store::now();
     let outcome: Result<(), StoreError> = write_transaction(&mut conn, |c| {
-        technicians::create(c, &new_technician(2), now)?;
+        technicians::create(c, &new_technician(2), &Stamp::at(now, Actor::system()))?;
         Err(StoreError::conflict("changed my mind"))
     });
     assert!(outcome.is_err());
@@ -255,7 +255,7 @@ fn healthy_day(conn: &mut DbConn) -> Day {
     run_migrations(conn).unwrap();
     let stamp = Stamp::now(Actor::parse("carol@dispatch").unwrap());
     let tech = |conn: &mut DbConn| {
-        technicians::create(conn, &new_technician(3), stamp.at)
+        technicians::create(conn, &new_technician(3), stamp)
             .unwrap()
             .id
     };
@@ -310,7 +310,7 @@ fn a_healthy_database_passes_the_check_and_lowered_capacity_is_a_note(db: TestDb
         &mut conn,
         fieldopt_domain::TechnicianId(day.a),
         &changes,
-        fieldopt_store::now(),
+        &Stamp::now(Actor::system()),
     )
     .unwrap();
     let report = integrity::check(&mut conn).unwrap();
@@ -476,7 +476,7 @@ fn a_key_marked_applied_is_never_run_again(db: TestDb) {
     // storing the answer, and shutdown's release keeps the mark.
     assert_eq!(reserve(&mut conn, "applied", now), KeyState::Reserved);
     write_transaction(&mut conn, |c| {
-        technicians::create(c, &new_technician(2), now)?;
+        technicians::create(c, &new_technician(2), &Stamp::at(now, Actor::system()))?;
         idempotency::mark_applied(c, "client", "applied")
     })
     .unwrap();

@@ -1,0 +1,282 @@
+//! The outbox behind the change feed: one row per change, written in the
+//! transaction that makes the change.
+//!
+//! The store's commands note what they changed on the request's [`Stamp`]
+//! ([`Change`]); the caller renders those changes (the API's JSON) and
+//! [`append`]s them before the transaction commits, so a rolled-back change
+//! leaves no event and a committed one always has its events.
+//!
+//! Ids grow in commit order, which is what lets a reader that keeps the last
+//! id it saw never miss one: SQLite has one writer at a time anyway; on
+//! PostgreSQL [`append`] takes a transaction-scoped advisory lock before it
+//! draws ids, held until the commit is visible, so no transaction can commit
+//! a smaller id after a reader saw a larger one. The same call sends a
+//! `NOTIFY` (delivered at commit) that wakes the streams of every process.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use fieldopt_domain::{Actor, AssignmentId, EventType, EventTypeFilter, JobId, TechnicianId};
+
+use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
+use crate::schema::{event_retention, events};
+use crate::{DbConn, DbPool, StoreResult, on_backend};
+
+/// The PostgreSQL channel that announces new events.
+pub const NOTIFY_CHANNEL: &str = "fieldopt_events";
+
+/// The advisory lock that orders appends on PostgreSQL (an arbitrary
+/// constant: "fieldopt" in ASCII, folded).
+const APPEND_LOCK: i64 = 0x6669_656c_646f_7074;
+
+/// Most events one page of the feed returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// Something a command changed, noted on its [`Stamp`] for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// A technician record changed in the way the type says.
+    Technician(EventType, TechnicianId),
+    /// A job changed in the way the type says.
+    Job(EventType, JobId),
+    /// A job was deleted; what it was is gone with it.
+    JobDeleted(JobId),
+    /// An assignment was created or ended.
+    Assignment(EventType, AssignmentId),
+    /// An event the caller rendered itself (a plan applied).
+    Rendered(NewEvent),
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NewEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The technician it concerns (technicians see only their own).
+    pub technician_id: Option<TechnicianId>,
+    /// The payload, JSON.
+    pub data: String,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Grows in commit order; gaps are possible (rolled-back ids).
+    pub id: i64,
+    /// What happened.
+    pub event_type: EventType,
+    /// When the change was made (its transaction's time).
+    pub occurred_at: DateTime<Utc>,
+    /// Who made it.
+    pub actor: Option<Actor>,
+    /// The technician it concerns.
+    pub technician_id: Option<TechnicianId>,
+    /// The payload, JSON.
+    pub data: String,
+}
+
+/// Appends events in the current transaction; nothing for an empty list.
+pub fn append(conn: &mut DbConn, stamp: &Stamp, new: &[NewEvent]) -> StoreResult<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let at = to_db_time(stamp.at);
+    let actor = stamp.actor.as_str();
+    let rows: Vec<_> = new
+        .iter()
+        .map(|event| {
+            (
+                events::event_type.eq(event.event_type.as_str()),
+                events::occurred_at.eq(at),
+                events::actor.eq(Some(actor)),
+                events::technician_id.eq(event.technician_id.map(|t| t.0)),
+                events::data.eq(event.data.as_str()),
+            )
+        })
+        .collect();
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
+                .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
+                .bind::<diesel::sql_types::Text, _>(NOTIFY_CHANNEL)
+                .execute(c)?;
+            diesel::insert_into(events::table).values(&rows).execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            // One statement per row: SQLite takes batches, but only of rows
+            // with the same columns, which these are; kept simple and
+            // uniform with the single-row case that dominates.
+            for row in &rows {
+                diesel::insert_into(events::table).values(row).execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+type EventRow = (
+    i64,
+    String,
+    NaiveDateTime,
+    Option<String>,
+    Option<i64>,
+    String,
+);
+
+/// Events after `after`, in id order, at most `limit` (capped at
+/// [`MAX_PAGE`]), of the filter's types, and when `technician` is given only
+/// those about that technician.
+pub fn after(
+    conn: &mut DbConn,
+    after: i64,
+    limit: i64,
+    filter: &EventTypeFilter,
+    technician: Option<TechnicianId>,
+) -> StoreResult<Vec<StoredEvent>> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let types: Vec<&str> = filter.types().iter().map(|t| t.as_str()).collect();
+    let every_type = filter.is_all();
+    let rows: Vec<EventRow> = on_backend!(conn, c => {
+        let mut query = events::table
+            .filter(events::id.gt(after))
+            .order(events::id)
+            .limit(limit)
+            .select((
+                events::id,
+                events::event_type,
+                events::occurred_at,
+                events::actor,
+                events::technician_id,
+                events::data,
+            ))
+            .into_boxed();
+        if !every_type {
+            query = query.filter(events::event_type.eq_any(types.clone()));
+        }
+        if let Some(tech) = technician {
+            query = query.filter(events::technician_id.eq(tech.0));
+        }
+        query.load(c)?
+    });
+    rows.into_iter()
+        .map(|(id, event_type, at, actor, tech, data)| {
+            Ok(StoredEvent {
+                id,
+                event_type: event_type.parse()?,
+                occurred_at: from_db_time(at),
+                actor: parse_opt(actor, Actor::parse)?,
+                technician_id: tech.map(TechnicianId),
+                data,
+            })
+        })
+        .collect()
+}
+
+/// The newest event's id, 0 when there is none.
+pub fn last_id(conn: &mut DbConn) -> StoreResult<i64> {
+    let last: Option<i64> = on_backend!(conn, c => events::table
+        .select(diesel::dsl::max(events::id))
+        .first(c)?);
+    Ok(last.unwrap_or(0))
+}
+
+/// Where the feed has been purged: `after` below `purged_through` has lost
+/// events for good. Returns `(purged_through, oldest id still kept)`.
+pub fn retention_edge(conn: &mut DbConn) -> StoreResult<(i64, Option<i64>)> {
+    on_backend!(conn, c => {
+        let purged: i64 = event_retention::table
+            .select(event_retention::purged_through)
+            .first(c)?;
+        let oldest: Option<i64> = events::table
+            .select(diesel::dsl::min(events::id))
+            .first(c)?;
+        Ok((purged, oldest))
+    })
+}
+
+/// Deletes up to `batch` events that occurred before `cutoff` (oldest
+/// first) and moves the retention edge past them. Returns how many went;
+/// call again until it returns less than `batch`.
+pub fn purge_before(conn: &mut DbConn, cutoff: DateTime<Utc>, batch: i64) -> StoreResult<usize> {
+    let cutoff = to_db_time(cutoff);
+    on_backend!(conn, c => {
+        let ids: Vec<i64> = events::table
+            .filter(events::occurred_at.lt(cutoff))
+            .order(events::id)
+            .limit(batch)
+            .select(events::id)
+            .load(c)?;
+        let Some(&newest) = ids.last() else {
+            return Ok(0);
+        };
+        let deleted = diesel::delete(events::table.filter(events::id.le(newest))).execute(c)?;
+        diesel::update(event_retention::table)
+            .filter(event_retention::purged_through.lt(newest))
+            .set(event_retention::purged_through.eq(newest))
+            .execute(c)?;
+        Ok(deleted)
+    })
+}
+
+/// A PostgreSQL connection of its own that `LISTEN`s on
+/// [`NOTIFY_CHANNEL`]: the cross-process wake-up of event streams.
+pub struct EventListener {
+    conn: DbConn,
+}
+
+impl std::fmt::Debug for EventListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventListener").finish_non_exhaustive()
+    }
+}
+
+impl EventListener {
+    /// Opens a listening connection to the pool's database; `None` on
+    /// SQLite, which has no notifications (streams poll it instead).
+    pub fn open(pool: &DbPool) -> StoreResult<Option<Self>> {
+        let manager = pool.manage_connection();
+        if manager.target().has_single_writer() {
+            return Ok(None);
+        }
+        let mut conn = manager
+            .target()
+            .connect_within(manager.timeout())
+            .map_err(|e| crate::StoreError::unavailable(crate::Outage::Unreachable, e.to_string()))?;
+        on_backend!(&mut conn, c => diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(c)?);
+        Ok(Some(Self { conn }))
+    }
+
+    /// Whether a notification arrived since the last call; never blocks.
+    /// An error means the connection is gone: open a new listener.
+    pub fn has_news(&mut self) -> StoreResult<bool> {
+        let DbConn::Postgres(c) = &mut self.conn else {
+            return Ok(false);
+        };
+        let mut news = false;
+        for notification in c.notifications_iter() {
+            notification?;
+            news = true;
+        }
+        Ok(news)
+    }
+}
+
+impl Stamp {
+    /// Notes a change for the outbox.
+    pub fn record(&self, change: Change) {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change);
+    }
+
+    /// The changes noted so far, in order, each once (a later repeat of
+    /// the same change is dropped: the event shows the state at commit).
+    pub fn take_changes(&self) -> Vec<Change> {
+        let noted = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut seen = std::collections::HashSet::with_capacity(noted.len());
+        noted
+            .into_iter()
+            .filter(|change| seen.insert(change.clone()))
+            .collect()
+    }
+}

@@ -465,7 +465,7 @@ pub async fn stream_events(
     query: web::Query<StreamQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.scope(Operation::ListEvents)?;
+    let scope = caller.scope(Operation::StreamEvents)?;
     let filter = types_field(&query.types)?;
     let resume = match request.headers().get("last-event-id") {
         Some(value) => Some(after_field(

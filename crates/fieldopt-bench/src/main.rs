@@ -544,6 +544,9 @@ async fn main() -> anyhow::Result<()> {
             events,
             rate,
             label,
-        } => stream_latency::stream_latency(&url, subscribers.max(1), events.max(1), rate, &label).await,
+        } => {
+            stream_latency::stream_latency(&url, subscribers.max(1), events.max(1), rate, &label)
+                .await
+        }
     }
 }

@@ -36,10 +36,10 @@ async fn subscribe(mut response: reqwest::Response, arrivals: mpsc::UnboundedSen
             let Ok(event) = serde_json::from_str::<Value>(data) else {
                 continue;
             };
-            if let Some(job) = event["data"]["id"].as_i64() {
-                if arrivals.send(Arrival { job, at }).is_err() {
-                    return;
-                }
+            if let Some(job) = event["data"]["id"].as_i64()
+                && arrivals.send(Arrival { job, at }).is_err()
+            {
+                return;
             }
         }
     }
@@ -131,7 +131,10 @@ pub async fn stream_latency(
     });
     println!("{report}");
     if latencies.len() < expected {
-        bail!("{} of {expected} deliveries missing", expected - latencies.len());
+        bail!(
+            "{} of {expected} deliveries missing",
+            expected - latencies.len()
+        );
     }
     Ok(())
 }

@@ -513,7 +513,10 @@ pub async fn stream_events(
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Compression would hold events back in its buffer.
-        .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("identity")))
+        .insert_header((
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        ))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
 }
@@ -596,7 +599,10 @@ impl Subscriber {
                 .await
                 .map_err(|error| {
                     tracing::warn!(%error, "stream cannot read the outbox");
-                    self.final_event("error", "the database cannot serve the stream now; reconnect")
+                    self.final_event(
+                        "error",
+                        "the database cannot serve the stream now; reconnect",
+                    )
                 })?;
             let full = page.len() as i64 >= outbox::MAX_PAGE;
             for event in &page {

@@ -899,7 +899,9 @@ pub async fn delete_job(
     caller.scope(Operation::DeleteJob)?;
     let id = JobId(id.into_inner());
     state
-        .write(caller.actor(), move |conn, stamp| jobs::delete(conn, id, stamp))
+        .write(caller.actor(), move |conn, stamp| {
+            jobs::delete(conn, id, stamp)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

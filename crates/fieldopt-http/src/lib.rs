@@ -41,8 +41,8 @@ use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, Problem};
-pub use security::{Security, SecuritySettings};
 pub use events::EventSettings;
+pub use security::{Security, SecuritySettings};
 pub use state::{ApiSettings, AppState, PlanLimits, today};
 
 /// Path of the OpenAPI document.

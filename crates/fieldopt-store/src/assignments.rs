@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 use fieldopt_domain::{
-    Actor, Assignment, AssignmentId, DayLoad, EventType, Job, JobEventKind, JobId, JobStatus, Technician,
-    TechnicianId, Unfit, can_do, job_plan_changes, technician_plan_changes,
+    Actor, Assignment, AssignmentId, DayLoad, EventType, Job, JobEventKind, JobId, JobStatus,
+    Technician, TechnicianId, Unfit, can_do, job_plan_changes, technician_plan_changes,
 };
 
 use crate::convert::{from_db_opt_time, from_db_time, int_to_db, to_db_time};

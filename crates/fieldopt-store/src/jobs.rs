@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Address, Area, CustomerName, DurationMinutes, ExternalId, GeoPoint, Job, JobAction,
-    EventType, JobEventKind, JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId,
+    Address, Area, CustomerName, DurationMinutes, EventType, ExternalId, GeoPoint, Job, JobAction,
+    JobEventKind, JobId, JobStatus, JobType, Notes, Priority, Reason, Skill, TechnicianId,
     TimeWindow,
 };
 

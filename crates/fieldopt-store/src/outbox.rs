@@ -101,7 +101,9 @@ pub fn append(conn: &mut DbConn, stamp: &Stamp, new: &[NewEvent]) -> StoreResult
                 .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
                 .bind::<diesel::sql_types::Text, _>(NOTIFY_CHANNEL)
                 .execute(c)?;
-            diesel::insert_into(events::table).values(&rows).execute(c)?;
+            diesel::insert_into(events::table)
+                .values(&rows)
+                .execute(c)?;
         }
         DbConn::Sqlite(c) => {
             // One statement per row: SQLite takes batches, but only of rows

@@ -5,16 +5,16 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use fieldopt_domain::{
-    Area, Capacity, ClockTime, Email, EventType, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,
-    TechnicianId, TechnicianStatus, TimeWindow,
+    Area, Capacity, ClockTime, Email, EventType, ExternalId, GeoPoint, PersonName, Phone, Skill,
+    Technician, TechnicianId, TechnicianStatus, TimeWindow,
 };
 
 use crate::convert::{
     count_to_u32, from_db_opt_time, from_db_time, point_from_db, point_to_db, to_db_time,
     window_from_db, window_to_db,
 };
-use crate::schema::{technician_areas, technician_day_loads, technician_skills, technicians};
 use crate::outbox::Change;
+use crate::schema::{technician_areas, technician_day_loads, technician_skills, technicians};
 use crate::{DbConn, Entity, Page, Paged, Stamp, StoreError, StoreResult, on_backend, workload};
 
 #[derive(Debug, Queryable, Selectable)]
@@ -347,11 +347,7 @@ fn replace_skills_and_areas(
 }
 
 /// Creates a technician and returns it as stored.
-pub fn create(
-    conn: &mut DbConn,
-    new: &NewTechnician,
-    stamp: &Stamp,
-) -> StoreResult<Technician> {
+pub fn create(conn: &mut DbConn, new: &NewTechnician, stamp: &Stamp) -> StoreResult<Technician> {
     if let Some(external_id) = &new.external_id {
         check_external_id_free(conn, external_id, None)?;
     }

@@ -131,7 +131,12 @@ fn migrations_go_up_down_and_up_again(db: TestDb) {
     assert_eq!(revert_all_migrations(&mut conn).unwrap(), all);
     assert_eq!(run_migrations(&mut conn).unwrap(), all);
     let now = fieldopt_store::now();
-    technicians::create(&mut conn, &new_technician(2), &Stamp::at(now, Actor::system())).unwrap();
+    technicians::create(
+        &mut conn,
+        &new_technician(2),
+        &Stamp::at(now, Actor::system()),
+    )
+    .unwrap();
 }
 
 fn technicians_round_trip_with_microsecond_timestamps(db: TestDb) {
@@ -139,7 +144,12 @@ fn technicians_round_trip_with_microsecond_timestamps(db: TestDb) {
     run_migrations(&mut conn).unwrap();
     let precise = Utc.with_ymd_and_hms(2030, 1, 15, 8, 30, 0).unwrap()
         + chrono::Duration::nanoseconds(123_456_789);
-    let created = technicians::create(&mut conn, &new_technician(3), &Stamp::at(precise, Actor::system())).unwrap();
+    let created = technicians::create(
+        &mut conn,
+        &new_technician(3),
+        &Stamp::at(precise, Actor::system()),
+    )
+    .unwrap();
     assert_eq!(created.created_at.timestamp_subsec_nanos(), 123_456_000);
     let found = technicians::find(&mut conn, created.id).unwrap();
     assert_eq!(found, created);

@@ -39,10 +39,7 @@ async fn events_after(app: &TestApp, after: i64, types: &str) -> Vec<Value> {
 }
 
 async fn last_event_id(app: &TestApp) -> i64 {
-    events_after(app, 0, "*")
-        .await
-        .last()
-        .map_or(0, |event| id(event))
+    events_after(app, 0, "*").await.last().map_or(0, id)
 }
 
 fn types_of(events: &[Value]) -> Vec<&str> {
@@ -271,10 +268,7 @@ async fn the_feed_filters_pages_and_validates(app: TestApp) {
     expect_json(app.assign(id(&job), id(&tech)).await, StatusCode::CREATED).await;
 
     let only_jobs = events_after(&app, start, "job.*").await;
-    assert_eq!(
-        types_of(&only_jobs),
-        ["job.created", "job.status_changed"]
-    );
+    assert_eq!(types_of(&only_jobs), ["job.created", "job.status_changed"]);
     let exact = events_after(&app, start, "assignment.created,technician.created").await;
     assert_eq!(
         types_of(&exact),
@@ -327,7 +321,11 @@ async fn purged_events_answer_410_with_the_oldest_kept(app: TestApp) {
         let first = id(&all[0]);
         let second = id(&all[1]);
         fieldopt_store::write_transaction(&mut conn, |c| {
-            fieldopt_store::outbox::purge_before(c, chrono::Utc::now() + chrono::Duration::days(1), 2)
+            fieldopt_store::outbox::purge_before(
+                c,
+                chrono::Utc::now() + chrono::Duration::days(1),
+                2,
+            )
         })
         .unwrap();
         assert!(first < second);
@@ -372,7 +370,12 @@ struct Message {
 }
 
 impl EventStream {
-    async fn open(app_address: &str, client: &reqwest::Client, query: &str, last: Option<i64>) -> Self {
+    async fn open(
+        app_address: &str,
+        client: &reqwest::Client,
+        query: &str,
+        last: Option<i64>,
+    ) -> Self {
         let mut request = client.get(format!("{app_address}/api/v1/events/stream{query}"));
         if let Some(last) = last {
             request = request.header("Last-Event-ID", last.to_string());
@@ -422,7 +425,8 @@ impl EventStream {
                 .await
                 .ok()?
                 .ok()??;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
         }
     }
 
@@ -478,9 +482,13 @@ async fn stream_resumes_with_exactly_the_missed_events(backend: Backend) {
     assert!(next[0].id.unwrap() > *missed_ids.last().unwrap());
 
     // `?after=` and a type filter work the same way.
-    let mut filtered =
-        EventStream::open(&app.address, &app.client, &format!("?after={last_seen}&types=assignment.*"), None)
-            .await;
+    let mut filtered = EventStream::open(
+        &app.address,
+        &app.client,
+        &format!("?after={last_seen}&types=assignment.*"),
+        None,
+    )
+    .await;
     let only = filtered.take(1, WAIT).await;
     assert_eq!(only[0].event.as_deref(), Some("assignment.created"));
     assert!(filtered.next(Duration::from_millis(500)).await.is_none());
@@ -517,8 +525,15 @@ async fn fifty_writers_and_one_reader_see_every_event_in_order(backend: Backend)
     }
     let received = stream.take(200, WAIT).await;
     let ids: Vec<i64> = received.iter().map(|m| m.id.unwrap()).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "not strictly increasing");
-    let feed: Vec<i64> = events_after(&app, start, "*").await.iter().map(id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "not strictly increasing"
+    );
+    let feed: Vec<i64> = events_after(&app, start, "*")
+        .await
+        .iter()
+        .map(id)
+        .collect();
     assert_eq!(ids, feed, "the stream saw exactly what the outbox holds");
     assert!(stream.next(Duration::from_millis(300)).await.is_none());
 }
@@ -538,8 +553,16 @@ async fn a_technician_sees_only_its_own_events(backend: Backend) {
     let theirs = app.technician(json!({})).await;
     let my_job = app.job(json!({})).await;
     let their_job = app.job(json!({})).await;
-    expect_json(app.assign(id(&my_job), id(&mine)).await, StatusCode::CREATED).await;
-    expect_json(app.assign(id(&their_job), id(&theirs)).await, StatusCode::CREATED).await;
+    expect_json(
+        app.assign(id(&my_job), id(&mine)).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_json(
+        app.assign(id(&their_job), id(&theirs)).await,
+        StatusCode::CREATED,
+    )
+    .await;
     let token = tokens::hs256(
         tokens::SECRET,
         &tokens::claims("technician", "tech@test", Some(id(&mine))),
@@ -579,7 +602,10 @@ async fn a_technician_sees_only_its_own_events(backend: Backend) {
     assert_eq!(first.len(), events.len());
     // Others' news never arrives; its own does.
     let response = app
-        .post(&format!("/api/v1/jobs/{}/start", id(&their_job)), &json!({}))
+        .post(
+            &format!("/api/v1/jobs/{}/start", id(&their_job)),
+            &json!({}),
+        )
         .await;
     expect_json(response, StatusCode::OK).await;
     let response = app
@@ -590,7 +616,11 @@ async fn a_technician_sees_only_its_own_events(backend: Backend) {
     let data: Value = serde_json::from_str(&next[0].data).unwrap();
     assert_eq!(data["data"]["id"], id(&my_job));
     // Webhooks are not a technician's business.
-    let response = technician.get(app.url("/api/v1/events/stream?types=job.*")).send().await.unwrap();
+    let response = technician
+        .get(app.url("/api/v1/events/stream?types=job.*"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -628,7 +658,8 @@ async fn streams_beat_and_end_cleanly_at_shutdown(backend: Backend) {
 }
 
 async fn a_slow_stream_is_closed_with_a_lagged_event(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |settings| settings.event_stream_buffer = 16, None).await
+    let Some(app) =
+        spawn_app_with(backend, |settings| settings.event_stream_buffer = 16, None).await
     else {
         return;
     };

@@ -142,7 +142,12 @@ async fn a_plan_is_not_applied_over_data_that_changed_during_the_solve(app: Test
                 shift_start: Some(ClockTime::parse("10:00").unwrap()),
                 ..TechnicianChanges::default()
             };
-            technicians::update(c, tech_id, &changes, &fieldopt_store::Stamp::now(fieldopt_domain::Actor::system()))?;
+            technicians::update(
+                c,
+                tech_id,
+                &changes,
+                &fieldopt_store::Stamp::now(fieldopt_domain::Actor::system()),
+            )?;
             locked.send(()).unwrap();
             std::thread::sleep(Duration::from_millis(1500));
             Ok(())

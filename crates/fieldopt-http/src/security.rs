@@ -205,7 +205,7 @@ pub async fn access_control(
         method => routes
             .operation(method, req.path())
             .filter(|id| !crate::OPEN_OPERATIONS.contains(id))
-            .map(|id| Operation::from_name(id).ok_or(id)),
+            .map(|id| crate::policy(id).ok_or(id)),
     };
     let caller = match &operation {
         Some(_) => Some(security.caller(req.headers()).await),

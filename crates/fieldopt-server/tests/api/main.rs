@@ -24,3 +24,4 @@ mod rate_limits;
 mod roles;
 mod routing;
 mod technicians;
+mod webhooks;

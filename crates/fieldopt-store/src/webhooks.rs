@@ -1,75 +1,72 @@
-//! Webhook endpoints, their delivery state and the log of attempts.
+//! Webhook endpoints, their delivery cursor and lease, and the log of
+//! delivery attempts.
 //!
-//! An endpoint's state is a cursor into the outbox: every event up to
-//! `delivered_through` is done (delivered, or skipped by the endpoint's
-//! filter); the next matching one is sent on `next_attempt_at`. A process
-//! delivering to an endpoint first *claims* it — a lease with its own
-//! owner id — and every later change of the delivery state is conditional
-//! on still holding it and on the cursor being where the claim found it, so
-//! a process whose lease ran out can never overwrite another's progress.
-//! A process that dies holding a lease loses nothing: once the lease ends
-//! the endpoint is due again and the same event goes out again (at least
-//! once).
+//! An endpoint's delivery state is a cursor: every matching event up to
+//! `delivered_through` is done, the next one is (re)tried at
+//! `next_attempt_at`. A process that delivers to an endpoint first claims it
+//! ([`claim_due`]): it takes a lease (`lease_until`, `lease_owner`) that no
+//! other process claims over until it ends. Every later change a worker makes
+//! is conditional on still holding the lease, so a process whose lease ran
+//! out (it hung, or was presumed dead) cannot overwrite another's progress.
+//! A process killed mid-delivery leaves its lease to expire; the next claim
+//! sends the same event again (at least once).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::IntoSql;
 use diesel::prelude::*;
 use fieldopt_domain::EventTypeFilter;
 
 use crate::convert::{from_db_opt_time, from_db_time, to_db_time};
 use crate::schema::{webhook_deliveries, webhook_endpoints};
-use crate::{DbConn, Entity, Page, Paged, StoreError, StoreResult, on_backend, outbox};
+use crate::{DbConn, Page, Paged, StoreError, StoreResult, on_backend};
 
-/// Most endpoints one installation may have.
+/// Most endpoints one database holds.
 pub const MAX_ENDPOINTS: i64 = 100;
 
-/// An endpoint as the API shows it (never with its secret).
+/// Most bytes of a response body kept with an attempt.
+pub const MAX_RESPONSE_BODY: usize = 1024;
+
+/// A webhook endpoint as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     /// Its id.
     pub id: i64,
     /// Where events are POSTed.
     pub url: String,
-    /// What it is for, in the owner's words.
+    /// What the endpoint is for, for people.
     pub description: Option<String>,
-    /// Which events it receives.
+    /// The event types it receives.
     pub event_types: EventTypeFilter,
-    /// Whether events are sent to it.
+    /// Whether events are delivered to it.
     pub enabled: bool,
+    /// The signing secret (`whsec_…`); never shown after creation.
+    pub secret: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it was last changed by a client.
+    /// When a client (or the service, disabling it) last changed it.
     pub updated_at: DateTime<Utc>,
-    /// Every event up to this id is done.
+    /// Every matching event up to this id has been delivered (or skipped).
     pub delivered_through: i64,
-    /// Failed attempts at the current event.
-    pub attempts: u32,
-    /// When the next attempt is due.
+    /// Failed attempts at the next event.
+    pub attempts: i32,
+    /// When the next event is due.
     pub next_attempt_at: DateTime<Utc>,
     /// Since when every attempt has failed.
     pub failing_since: Option<DateTime<Utc>>,
-    /// Why it was disabled by the server, if it was.
+    /// Why it was disabled, when the service disabled it.
     pub disabled_reason: Option<String>,
 }
 
-/// An endpoint claimed for delivery, with what signing needs.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    /// The endpoint as claimed.
-    pub endpoint: Endpoint,
-    /// Its signing secret (`whsec_…`).
-    pub secret: String,
-}
-
-/// A new endpoint.
+/// An endpoint to create.
 #[derive(Debug, Clone)]
 pub struct NewEndpoint {
-    /// Already checked by the caller.
+    /// Where events go (checked by the caller).
     pub url: String,
-    /// Free text.
+    /// For people.
     pub description: Option<String>,
-    /// Which events it receives.
+    /// The event types it receives.
     pub event_types: EventTypeFilter,
-    /// Whether events are sent to it.
+    /// Whether delivery starts at once.
     pub enabled: bool,
     /// The signing secret.
     pub secret: String,
@@ -78,292 +75,303 @@ pub struct NewEndpoint {
 /// Changes to an endpoint; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointChanges {
-    /// A new, already checked URL.
+    /// A new URL.
     pub url: Option<String>,
     /// A new description, or `Some(None)` to clear it.
     pub description: Option<Option<String>>,
-    /// A new filter.
+    /// New event types.
     pub event_types: Option<EventTypeFilter>,
-    /// Turn delivery on or off; turning it on clears the failure state.
+    /// Enable or disable. Enabling forgets why it was disabled and how long
+    /// it has been failing, and makes the next event due now.
     pub enabled: Option<bool>,
 }
 
-/// One attempt to deliver an event, as logged.
+/// One attempt to deliver an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Its id.
     pub id: i64,
     /// The endpoint.
     pub endpoint_id: i64,
-    /// The event sent.
+    /// The event.
     pub event_id: i64,
-    /// 1 for the first attempt at this event on this endpoint.
-    pub attempt: u32,
+    /// 1 for the first attempt at this event, then counting up.
+    pub attempt: i32,
     /// When the request was sent.
     pub attempted_at: DateTime<Utc>,
-    /// The receiver's status code, if it answered.
-    pub status_code: Option<u16>,
-    /// From sending to the answer (or the failure).
-    pub latency_ms: u32,
-    /// Why it failed, when it did without a status code or with a non-2xx.
+    /// The HTTP status, when an answer came.
+    pub status_code: Option<i32>,
+    /// How long it took.
+    pub latency_ms: i32,
+    /// What went wrong, if anything did.
     pub error: Option<String>,
-    /// The start of the receiver's body (at most 1 KiB).
+    /// The start of the answer's body (at most [`MAX_RESPONSE_BODY`] bytes).
     pub response_body: Option<String>,
-    /// When the worker tries again (failures only).
+    /// When the event is tried again, if it will be.
     pub next_retry_at: Option<DateTime<Utc>>,
-    /// Asked for by a client (`…/retry`) rather than made by the worker.
+    /// Asked for through the API rather than made by the worker.
     pub manual: bool,
 }
 
-/// An attempt to log.
+/// An attempt to record.
 #[derive(Debug, Clone)]
-pub struct NewAttempt {
-    /// The event sent.
+pub struct NewDelivery {
+    /// The endpoint.
+    pub endpoint_id: i64,
+    /// The event.
     pub event_id: i64,
     /// 1 for the first attempt at this event.
-    pub attempt: u32,
+    pub attempt: i32,
     /// When the request was sent.
     pub attempted_at: DateTime<Utc>,
-    /// The receiver's status code, if it answered.
-    pub status_code: Option<u16>,
-    /// From sending to the answer (or the failure).
-    pub latency_ms: u32,
-    /// Why it failed.
+    /// The HTTP status, when an answer came.
+    pub status_code: Option<i32>,
+    /// How long it took.
+    pub latency_ms: i32,
+    /// What went wrong.
     pub error: Option<String>,
-    /// The start of the receiver's body.
+    /// The answer's body (cut to [`MAX_RESPONSE_BODY`] here).
     pub response_body: Option<String>,
-    /// When the worker tries again.
+    /// When the event is tried again.
     pub next_retry_at: Option<DateTime<Utc>>,
-    /// Asked for by a client.
+    /// Asked for through the API.
     pub manual: bool,
 }
 
-/// What holding an endpoint looks like: changes apply only while the
-/// lease is `owner`'s (when given) and the cursor is still at `cursor`.
-#[derive(Debug, Clone, Copy)]
-pub struct Guard<'a> {
-    /// The lease owner that must still hold the endpoint, if any.
-    pub owner: Option<&'a str>,
-    /// Where the cursor must still be.
-    pub cursor: i64,
-}
-
-/// What to do with the lease after a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lease {
-    /// Leave it as it is (a client's manual retry).
-    Keep,
-    /// Hold it until then (more events follow in this round).
-    Renew(DateTime<Utc>),
-    /// Give it up.
-    Release,
-}
-
-/// A change of an endpoint's delivery state.
-#[derive(Debug, Clone)]
-pub enum Progress {
-    /// Nothing to send: the cursor moves to `through` (the events between
-    /// did not match the filter), and the endpoint is free again.
-    Idle {
-        /// The newest event id known to have no match after the cursor.
-        through: i64,
-    },
-    /// Everything up to `through` is done.
-    Delivered {
-        /// The delivered event, or a later id with no match in between.
-        through: i64,
-        /// When (the endpoint is due again at once).
-        at: DateTime<Utc>,
-        /// The lease afterwards.
-        lease: Lease,
-    },
-    /// The attempt failed; the endpoint is free again.
-    Failed {
-        /// When.
-        at: DateTime<Utc>,
-        /// Since when it has been failing (kept if already set).
-        failing_since: DateTime<Utc>,
-        /// When to try again.
-        next_attempt_at: DateTime<Utc>,
-        /// Disable it, for this reason.
-        disable: Option<String>,
-    },
-}
-
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = webhook_endpoints)]
-struct EndpointRow {
-    id: i64,
-    url: String,
-    description: Option<String>,
-    event_types: String,
-    enabled: bool,
-    secret: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    delivered_through: i64,
-    attempts: i32,
-    next_attempt_at: NaiveDateTime,
-    failing_since: Option<NaiveDateTime>,
-    disabled_reason: Option<String>,
-}
-
-impl EndpointRow {
-    fn into_claimed(self) -> StoreResult<Claimed> {
-        let endpoint = Endpoint {
-            id: self.id,
-            url: self.url,
-            description: self.description,
-            event_types: EventTypeFilter::parse(&self.event_types)?,
-            enabled: self.enabled,
-            created_at: from_db_time(self.created_at),
-            updated_at: from_db_time(self.updated_at),
-            delivered_through: self.delivered_through,
-            attempts: u32::try_from(self.attempts).unwrap_or(0),
-            next_attempt_at: from_db_time(self.next_attempt_at),
-            failing_since: from_db_opt_time(self.failing_since),
-            disabled_reason: self.disabled_reason,
-        };
-        Ok(Claimed {
-            endpoint,
-            secret: self.secret,
-        })
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn truncate_on_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
-    fn into_endpoint(self) -> StoreResult<Endpoint> {
-        self.into_claimed().map(|claimed| claimed.endpoint)
+type EndpointRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    bool,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+    i64,
+    i32,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Option<String>,
+);
+
+macro_rules! endpoint_columns {
+    () => {
+        (
+            webhook_endpoints::id,
+            webhook_endpoints::url,
+            webhook_endpoints::description,
+            webhook_endpoints::event_types,
+            webhook_endpoints::enabled,
+            webhook_endpoints::secret,
+            webhook_endpoints::created_at,
+            webhook_endpoints::updated_at,
+            webhook_endpoints::delivered_through,
+            webhook_endpoints::attempts,
+            webhook_endpoints::next_attempt_at,
+            webhook_endpoints::failing_since,
+            webhook_endpoints::disabled_reason,
+        )
+    };
+}
+
+fn endpoint_from_row(row: EndpointRow) -> StoreResult<Endpoint> {
+    let (
+        id,
+        url,
+        description,
+        event_types,
+        enabled,
+        secret,
+        created_at,
+        updated_at,
+        delivered_through,
+        attempts,
+        next_attempt_at,
+        failing_since,
+        disabled_reason,
+    ) = row;
+    Ok(Endpoint {
+        id,
+        url,
+        description,
+        event_types: EventTypeFilter::parse(&event_types)?,
+        enabled,
+        secret,
+        created_at: from_db_time(created_at),
+        updated_at: from_db_time(updated_at),
+        delivered_through,
+        attempts,
+        next_attempt_at: from_db_time(next_attempt_at),
+        failing_since: from_db_opt_time(failing_since),
+        disabled_reason,
+    })
+}
+
+type DeliveryRow = (
+    i64,
+    i64,
+    i64,
+    i32,
+    NaiveDateTime,
+    Option<i32>,
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDateTime>,
+    bool,
+);
+
+macro_rules! delivery_columns {
+    () => {
+        (
+            webhook_deliveries::id,
+            webhook_deliveries::endpoint_id,
+            webhook_deliveries::event_id,
+            webhook_deliveries::attempt,
+            webhook_deliveries::attempted_at,
+            webhook_deliveries::status_code,
+            webhook_deliveries::latency_ms,
+            webhook_deliveries::error,
+            webhook_deliveries::response_body,
+            webhook_deliveries::next_retry_at,
+            webhook_deliveries::manual,
+        )
+    };
+}
+
+fn delivery_from_row(row: DeliveryRow) -> Delivery {
+    let (
+        id,
+        endpoint_id,
+        event_id,
+        attempt,
+        attempted_at,
+        status_code,
+        latency_ms,
+        error,
+        response_body,
+        next_retry_at,
+        manual,
+    ) = row;
+    Delivery {
+        id,
+        endpoint_id,
+        event_id,
+        attempt,
+        attempted_at: from_db_time(attempted_at),
+        status_code,
+        latency_ms,
+        error,
+        response_body,
+        next_retry_at: from_db_opt_time(next_retry_at),
+        manual,
     }
 }
 
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = webhook_deliveries)]
-struct DeliveryRow {
-    id: i64,
-    endpoint_id: i64,
-    event_id: i64,
-    attempt: i32,
-    attempted_at: NaiveDateTime,
-    status_code: Option<i32>,
-    latency_ms: i32,
-    error: Option<String>,
-    response_body: Option<String>,
-    next_retry_at: Option<NaiveDateTime>,
-    manual: bool,
-}
-
-impl From<DeliveryRow> for Delivery {
-    fn from(row: DeliveryRow) -> Self {
-        Delivery {
-            id: row.id,
-            endpoint_id: row.endpoint_id,
-            event_id: row.event_id,
-            attempt: u32::try_from(row.attempt).unwrap_or(0),
-            attempted_at: from_db_time(row.attempted_at),
-            status_code: row.status_code.and_then(|c| u16::try_from(c).ok()),
-            latency_ms: u32::try_from(row.latency_ms).unwrap_or(0),
-            error: row.error,
-            response_body: row.response_body,
-            next_retry_at: from_db_opt_time(row.next_retry_at),
-            manual: row.manual,
+/// Creates an endpoint that receives the events committed after
+/// `after_event` (the newest event id when it is created), due at once.
+/// Refused with a conflict beyond [`MAX_ENDPOINTS`].
+pub fn create(
+    conn: &mut DbConn,
+    new: &NewEndpoint,
+    after_event: i64,
+    at: DateTime<Utc>,
+) -> StoreResult<Endpoint> {
+    let at = to_db_time(at);
+    let id: i64 = on_backend!(conn, c => {
+        let count: i64 = webhook_endpoints::table.count().get_result(c)?;
+        if count >= MAX_ENDPOINTS {
+            return Err(StoreError::conflict(format!(
+                "At most {MAX_ENDPOINTS} webhook endpoints; delete one first"
+            )));
         }
-    }
+        diesel::insert_into(webhook_endpoints::table)
+            .values((
+                webhook_endpoints::url.eq(&new.url),
+                webhook_endpoints::description.eq(&new.description),
+                webhook_endpoints::event_types.eq(new.event_types.to_string()),
+                webhook_endpoints::enabled.eq(new.enabled),
+                webhook_endpoints::secret.eq(&new.secret),
+                webhook_endpoints::created_at.eq(at),
+                webhook_endpoints::updated_at.eq(at),
+                webhook_endpoints::delivered_through.eq(after_event),
+                webhook_endpoints::attempts.eq(0),
+                webhook_endpoints::next_attempt_at.eq(at),
+            ))
+            .returning(webhook_endpoints::id)
+            .get_result(c)?
+    });
+    find(conn, id)?.ok_or_else(|| StoreError::Corrupt("created endpoint vanished".into()))
 }
 
-fn int(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
-}
-
-/// Creates an endpoint that receives the events committed from now on
-/// (its cursor starts at the newest event). 409 past [`MAX_ENDPOINTS`].
-pub fn create(conn: &mut DbConn, new: &NewEndpoint, now: DateTime<Utc>) -> StoreResult<Endpoint> {
-    let count: i64 = on_backend!(conn, c => webhook_endpoints::table.count().get_result(c)?);
-    if count >= MAX_ENDPOINTS {
-        return Err(StoreError::conflict(format!(
-            "At most {MAX_ENDPOINTS} webhook endpoints may exist; delete one first"
-        )));
-    }
-    let newest = outbox::last_id(conn)?;
-    let at = to_db_time(now);
-    let row = (
-        webhook_endpoints::url.eq(&new.url),
-        webhook_endpoints::description.eq(&new.description),
-        webhook_endpoints::event_types.eq(new.event_types.to_string()),
-        webhook_endpoints::enabled.eq(new.enabled),
-        webhook_endpoints::secret.eq(&new.secret),
-        webhook_endpoints::created_at.eq(at),
-        webhook_endpoints::updated_at.eq(at),
-        webhook_endpoints::delivered_through.eq(newest),
-        webhook_endpoints::attempts.eq(0),
-        webhook_endpoints::next_attempt_at.eq(at),
-    );
-    let id: i64 = on_backend!(conn, c => diesel::insert_into(webhook_endpoints::table)
-        .values(row)
-        .returning(webhook_endpoints::id)
-        .get_result(c)?);
-    find(conn, id)
-}
-
-/// One endpoint.
-pub fn find(conn: &mut DbConn, id: i64) -> StoreResult<Endpoint> {
-    find_with_secret(conn, id).map(|claimed| claimed.endpoint)
-}
-
-/// One endpoint with its secret (to sign a manual retry).
-pub fn find_with_secret(conn: &mut DbConn, id: i64) -> StoreResult<Claimed> {
+/// The endpoint with this id.
+pub fn find(conn: &mut DbConn, id: i64) -> StoreResult<Option<Endpoint>> {
     let row: Option<EndpointRow> = on_backend!(conn, c => webhook_endpoints::table
         .find(id)
-        .select(EndpointRow::as_select())
+        .select(endpoint_columns!())
         .first(c)
         .optional()?);
-    row.ok_or(StoreError::NotFound(Entity::Webhook))?
-        .into_claimed()
+    row.map(endpoint_from_row).transpose()
 }
 
-/// One page of endpoints by id.
+/// One page of endpoints, by id.
 pub fn list(conn: &mut DbConn, page: Page) -> StoreResult<Paged<Endpoint>> {
-    let (rows, total): (Vec<EndpointRow>, i64) = on_backend!(conn, c => {
-        let rows: Vec<EndpointRow> = webhook_endpoints::table
-            .order(webhook_endpoints::id)
-            .limit(page.limit)
-            .offset(page.offset)
-            .select(EndpointRow::as_select())
-            .load(c)?;
-        let total = match page.known_total(rows.len()) {
-            Some(total) => total,
-            None => webhook_endpoints::table.count().get_result(c)?,
-        };
-        (rows, total)
-    });
+    let rows: Vec<EndpointRow> = on_backend!(conn, c => webhook_endpoints::table
+        .order(webhook_endpoints::id)
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(endpoint_columns!())
+        .load(c)?);
+    let total = match page.known_total(rows.len()) {
+        Some(total) => total,
+        None => on_backend!(conn, c => webhook_endpoints::table.count().get_result(c)?),
+    };
     let items = rows
         .into_iter()
-        .map(EndpointRow::into_endpoint)
+        .map(endpoint_from_row)
         .collect::<StoreResult<_>>()?;
     Ok(Paged { items, total })
 }
 
-/// Applies a client's changes. Enabling an endpoint clears its failure
-/// state and makes it due at once.
+/// Applies `changes`; `None` when there is no such endpoint.
 pub fn update(
     conn: &mut DbConn,
     id: i64,
     changes: &EndpointChanges,
-    now: DateTime<Utc>,
-) -> StoreResult<Endpoint> {
-    let before = find(conn, id)?;
-    let at = to_db_time(now);
-    let url = changes.url.clone().unwrap_or(before.url);
-    let description = changes.description.clone().unwrap_or(before.description);
+    at: DateTime<Utc>,
+) -> StoreResult<Option<Endpoint>> {
+    let Some(current) = find(conn, id)? else {
+        return Ok(None);
+    };
+    let at = to_db_time(at);
+    let enabling = changes.enabled == Some(true) && !current.enabled;
+    let description = match &changes.description {
+        Some(description) => description.clone(),
+        None => current.description.clone(),
+    };
     let event_types = changes
         .event_types
-        .clone()
-        .unwrap_or(before.event_types)
+        .as_ref()
+        .unwrap_or(&current.event_types)
         .to_string();
-    let enabled = changes.enabled.unwrap_or(before.enabled);
-    let enabling = enabled && !before.enabled;
+    let url = changes.url.as_ref().unwrap_or(&current.url);
+    let enabled = changes.enabled.unwrap_or(current.enabled);
     on_backend!(conn, c => {
         diesel::update(webhook_endpoints::table.find(id))
             .set((
-                webhook_endpoints::url.eq(&url),
+                webhook_endpoints::url.eq(url),
                 webhook_endpoints::description.eq(&description),
                 webhook_endpoints::event_types.eq(&event_types),
                 webhook_endpoints::enabled.eq(enabled),
@@ -373,9 +381,9 @@ pub fn update(
         if enabling {
             diesel::update(webhook_endpoints::table.find(id))
                 .set((
-                    webhook_endpoints::attempts.eq(0),
-                    webhook_endpoints::failing_since.eq(None::<NaiveDateTime>),
                     webhook_endpoints::disabled_reason.eq(None::<String>),
+                    webhook_endpoints::failing_since.eq(None::<NaiveDateTime>),
+                    webhook_endpoints::attempts.eq(0),
                     webhook_endpoints::next_attempt_at.eq(at),
                 ))
                 .execute(c)?;
@@ -384,153 +392,74 @@ pub fn update(
     find(conn, id)
 }
 
-/// Deletes an endpoint and its log.
-pub fn delete(conn: &mut DbConn, id: i64) -> StoreResult<()> {
-    let deleted = on_backend!(conn, c => {
+/// Deletes an endpoint and its attempts; whether there was one.
+pub fn delete(conn: &mut DbConn, id: i64) -> StoreResult<bool> {
+    on_backend!(conn, c => {
+        // Explicitly, rather than trusting every SQLite connection to
+        // enforce the foreign key's cascade.
         diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::endpoint_id.eq(id)))
             .execute(c)?;
-        diesel::delete(webhook_endpoints::table.find(id)).execute(c)?
-    });
-    if deleted == 0 {
-        return Err(StoreError::NotFound(Entity::Webhook));
-    }
-    Ok(())
-}
-
-/// One page of an endpoint's attempts, newest first.
-pub fn deliveries(conn: &mut DbConn, endpoint_id: i64, page: Page) -> StoreResult<Paged<Delivery>> {
-    find(conn, endpoint_id)?;
-    let (rows, total): (Vec<DeliveryRow>, i64) = on_backend!(conn, c => {
-        let of_endpoint = || webhook_deliveries::table
-            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id));
-        let rows: Vec<DeliveryRow> = of_endpoint()
-            .order(webhook_deliveries::id.desc())
-            .limit(page.limit)
-            .offset(page.offset)
-            .select(DeliveryRow::as_select())
-            .load(c)?;
-        let total = match page.known_total(rows.len()) {
-            Some(total) => total,
-            None => of_endpoint().count().get_result(c)?,
-        };
-        (rows, total)
-    });
-    Ok(Paged {
-        items: rows.into_iter().map(Delivery::from).collect(),
-        total,
+        let deleted = diesel::delete(webhook_endpoints::table.find(id)).execute(c)?;
+        Ok(deleted > 0)
     })
 }
 
-/// One attempt of an endpoint.
-pub fn find_delivery(conn: &mut DbConn, endpoint_id: i64, id: i64) -> StoreResult<Delivery> {
-    let row: Option<DeliveryRow> = on_backend!(conn, c => webhook_deliveries::table
-        .find(id)
-        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
-        .select(DeliveryRow::as_select())
-        .first(c)
-        .optional()?);
-    row.map(Delivery::from)
-        .ok_or(StoreError::NotFound(Entity::WebhookDelivery))
-}
-
-/// The number the next attempt at `event_id` on the endpoint gets.
-pub fn next_attempt_number(conn: &mut DbConn, endpoint_id: i64, event_id: i64) -> StoreResult<u32> {
-    let last: Option<i32> = on_backend!(conn, c => webhook_deliveries::table
-        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
-        .filter(webhook_deliveries::event_id.eq(event_id))
-        .select(diesel::dsl::max(webhook_deliveries::attempt))
-        .first(c)?);
-    Ok(u32::try_from(last.unwrap_or(0)).unwrap_or(0) + 1)
-}
-
-/// Logs an attempt.
-pub fn insert_attempt(
-    conn: &mut DbConn,
-    endpoint_id: i64,
-    attempt: &NewAttempt,
-) -> StoreResult<Delivery> {
-    let row = (
-        webhook_deliveries::endpoint_id.eq(endpoint_id),
-        webhook_deliveries::event_id.eq(attempt.event_id),
-        webhook_deliveries::attempt.eq(int(attempt.attempt)),
-        webhook_deliveries::attempted_at.eq(to_db_time(attempt.attempted_at)),
-        webhook_deliveries::status_code.eq(attempt.status_code.map(i32::from)),
-        webhook_deliveries::latency_ms.eq(int(attempt.latency_ms)),
-        webhook_deliveries::error.eq(&attempt.error),
-        webhook_deliveries::response_body.eq(&attempt.response_body),
-        webhook_deliveries::next_retry_at.eq(attempt.next_retry_at.map(to_db_time)),
-        webhook_deliveries::manual.eq(attempt.manual),
-    );
-    let id: i64 = on_backend!(conn, c => diesel::insert_into(webhook_deliveries::table)
-        .values(row)
-        .returning(webhook_deliveries::id)
-        .get_result(c)?);
-    find_delivery(conn, endpoint_id, id)
-}
-
-/// Whether some endpoint is due with events after its cursor, up to
-/// `newest` (a cheap read before claiming, which writes).
-pub fn any_due(conn: &mut DbConn, now: DateTime<Utc>, newest: i64) -> StoreResult<bool> {
+/// Whether any enabled endpoint is due and unleased at `now`, with events
+/// after its cursor: a cheap read that spares idle rounds a write.
+pub fn any_due(conn: &mut DbConn, now: DateTime<Utc>) -> StoreResult<bool> {
     let now = to_db_time(now);
+    let newest = crate::outbox::last_id(conn)?;
     let found: Option<i64> = on_backend!(conn, c => webhook_endpoints::table
         .filter(webhook_endpoints::enabled.eq(true))
         .filter(webhook_endpoints::next_attempt_at.le(now))
-        .filter(webhook_endpoints::lease_until.is_null().or(webhook_endpoints::lease_until.lt(now)))
         .filter(webhook_endpoints::delivered_through.lt(newest))
+        .filter(
+            webhook_endpoints::lease_until
+                .is_null()
+                .or(webhook_endpoints::lease_until.lt(now)),
+        )
         .select(webhook_endpoints::id)
         .first(c)
         .optional()?);
     Ok(found.is_some())
 }
 
-/// Claims up to `limit` due endpoints with events after their cursor (up
-/// to `newest`) for `owner` until `lease_until`. Run it in a write
-/// transaction: on PostgreSQL the rows are locked with `FOR UPDATE SKIP
-/// LOCKED` (processes claiming at once take different endpoints); SQLite
-/// has one writer at a time. Either way the update re-checks the lease.
-pub fn claim(
+/// Claims up to `limit` due endpoints for `owner` until `lease_until`:
+/// enabled, due, with events after their cursor, and not leased by anyone
+/// (or whose lease ended). On PostgreSQL the rows are locked with `SKIP
+/// LOCKED`, so processes claiming at once take different endpoints; SQLite
+/// has one writer at a time. Run it in a write transaction.
+pub fn claim_due(
     conn: &mut DbConn,
     owner: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    newest: i64,
     limit: i64,
-) -> StoreResult<Vec<Claimed>> {
+) -> StoreResult<Vec<Endpoint>> {
     let now = to_db_time(now);
     let until = to_db_time(lease_until);
-    // The same condition for choosing and for taking.
-    macro_rules! due {
-        () => {
-            webhook_endpoints::table
-                .filter(webhook_endpoints::enabled.eq(true))
-                .filter(webhook_endpoints::next_attempt_at.le(now))
-                .filter(
-                    webhook_endpoints::lease_until
-                        .is_null()
-                        .or(webhook_endpoints::lease_until.lt(now)),
-                )
-                .filter(webhook_endpoints::delivered_through.lt(newest))
-        };
-    }
+    let newest = crate::outbox::last_id(conn)?;
+    let due = webhook_endpoints::table
+        .filter(webhook_endpoints::enabled.eq(true))
+        .filter(webhook_endpoints::next_attempt_at.le(now))
+        .filter(webhook_endpoints::delivered_through.lt(newest))
+        .filter(
+            webhook_endpoints::lease_until
+                .is_null()
+                .or(webhook_endpoints::lease_until.lt(now)),
+        )
+        .order(webhook_endpoints::next_attempt_at)
+        .limit(limit)
+        .select(webhook_endpoints::id);
     let ids: Vec<i64> = match conn {
-        DbConn::Postgres(c) => due!()
-            .order(webhook_endpoints::next_attempt_at)
-            .limit(limit)
-            .select(webhook_endpoints::id)
-            .for_update()
-            .skip_locked()
-            .load(c)?,
-        DbConn::Sqlite(c) => due!()
-            .order(webhook_endpoints::next_attempt_at)
-            .limit(limit)
-            .select(webhook_endpoints::id)
-            .load(c)?,
+        DbConn::Postgres(c) => due.for_update().skip_locked().load(c)?,
+        DbConn::Sqlite(c) => due.load(c)?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows: Vec<EndpointRow> = on_backend!(conn, c => {
-        diesel::update(due!().filter(webhook_endpoints::id.eq_any(&ids)))
+        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq_any(&ids)))
             .set((
                 webhook_endpoints::lease_until.eq(until),
                 webhook_endpoints::lease_owner.eq(owner),
@@ -538,97 +467,170 @@ pub fn claim(
             .execute(c)?;
         webhook_endpoints::table
             .filter(webhook_endpoints::id.eq_any(&ids))
-            .filter(webhook_endpoints::lease_owner.eq(owner))
-            .filter(webhook_endpoints::lease_until.eq(until))
             .order(webhook_endpoints::next_attempt_at)
-            .select(EndpointRow::as_select())
+            .select(endpoint_columns!())
             .load(c)?
     });
-    rows.into_iter().map(EndpointRow::into_claimed).collect()
+    rows.into_iter().map(endpoint_from_row).collect()
 }
 
-/// Changes an endpoint's delivery state if `guard` still holds; returns
-/// the endpoint afterwards, or `None` when the guard no longer held (the
-/// lease was lost, or the cursor moved meanwhile).
-pub fn advance(
+/// What became of the attempt at an endpoint's next event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Delivered, or nothing to deliver up to this event id: move the
+    /// cursor here, forget the failures; the next event is due now.
+    Through(i64),
+    /// Failed: count the attempt, retry at `next_attempt_at`.
+    Failed {
+        /// When to try again.
+        next_attempt_at: DateTime<Utc>,
+        /// When the failures began (kept from the first).
+        failing_since: DateTime<Utc>,
+    },
+    /// Failed for too long: disable the endpoint with this reason.
+    Disabled(String),
+}
+
+/// Records progress on endpoint `id` if `owner` still holds its lease (the
+/// worker), or whoever holds it for `None` (a manual retry, which only ever
+/// moves the cursor forward). Keeps the lease. Returns whether it applied.
+pub fn record_progress(
     conn: &mut DbConn,
     id: i64,
-    guard: Guard<'_>,
+    owner: Option<&str>,
     progress: &Progress,
-) -> StoreResult<Option<Endpoint>> {
-    let changed = on_backend!(conn, c => {
-        let mut target = webhook_endpoints::table
-            .filter(webhook_endpoints::id.eq(id))
-            .filter(webhook_endpoints::delivered_through.eq(guard.cursor))
-            .into_boxed();
-        if let Some(owner) = guard.owner {
-            target = target.filter(webhook_endpoints::lease_owner.eq(owner));
-        }
-        let ids: Vec<i64> = target.select(webhook_endpoints::id).load(c)?;
-        if ids.is_empty() {
-            0
-        } else {
-            let row = webhook_endpoints::table.find(id);
-            let free = (
-                webhook_endpoints::lease_until.eq(None::<NaiveDateTime>),
-                webhook_endpoints::lease_owner.eq(None::<String>),
-            );
-            match progress {
-                Progress::Idle { through } => diesel::update(row)
-                    .set((webhook_endpoints::delivered_through.eq((*through).max(guard.cursor)), free))
-                    .execute(c)?,
-                Progress::Delivered { through, at, lease } => {
-                    let at = to_db_time(*at);
-                    let done = diesel::update(row)
-                        .set((
-                            webhook_endpoints::delivered_through.eq(*through),
-                            webhook_endpoints::attempts.eq(0),
-                            webhook_endpoints::failing_since.eq(None::<NaiveDateTime>),
-                            webhook_endpoints::next_attempt_at.eq(at),
-                        ))
-                        .execute(c)?;
-                    match lease {
-                        Lease::Keep => {}
-                        Lease::Renew(until) => {
-                            diesel::update(row)
-                                .set(webhook_endpoints::lease_until.eq(to_db_time(*until)))
-                                .execute(c)?;
-                        }
-                        Lease::Release => {
-                            diesel::update(row).set(free).execute(c)?;
-                        }
-                    }
-                    done
-                }
-                Progress::Failed { at: _, failing_since, next_attempt_at, disable } => {
-                    let done = diesel::update(row)
-                        .set((
-                            webhook_endpoints::attempts.eq(webhook_endpoints::attempts + 1),
-                            webhook_endpoints::failing_since.eq(to_db_time(*failing_since)),
-                            webhook_endpoints::next_attempt_at.eq(to_db_time(*next_attempt_at)),
-                            free,
-                        ))
-                        .execute(c)?;
-                    if let Some(reason) = disable {
-                        diesel::update(row)
-                            .set((
-                                webhook_endpoints::enabled.eq(false),
-                                webhook_endpoints::disabled_reason.eq(reason),
-                            ))
-                            .execute(c)?;
-                    }
-                    done
-                }
-            }
-        }
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let at = to_db_time(at);
+    // The lease condition, or none for a manual retry.
+    let holder = webhook_endpoints::lease_owner
+        .eq(owner.unwrap_or_default())
+        .or(owner.is_none().into_sql::<diesel::sql_types::Bool>());
+    let target = webhook_endpoints::table
+        .filter(webhook_endpoints::id.eq(id))
+        .filter(holder);
+    let changed = on_backend!(conn, c => match progress {
+        Progress::Through(event_id) => diesel::update(
+            target.filter(webhook_endpoints::delivered_through.lt(*event_id)),
+        )
+        .set((
+            webhook_endpoints::delivered_through.eq(*event_id),
+            webhook_endpoints::attempts.eq(0),
+            webhook_endpoints::failing_since.eq(None::<NaiveDateTime>),
+            webhook_endpoints::next_attempt_at.eq(at),
+        ))
+        .execute(c)?,
+        Progress::Failed {
+            next_attempt_at,
+            failing_since,
+        } => diesel::update(target)
+            .set((
+                webhook_endpoints::attempts.eq(webhook_endpoints::attempts + 1),
+                webhook_endpoints::failing_since.eq(to_db_time(*failing_since)),
+                webhook_endpoints::next_attempt_at.eq(to_db_time(*next_attempt_at)),
+            ))
+            .execute(c)?,
+        Progress::Disabled(reason) => diesel::update(target)
+            .set((
+                webhook_endpoints::enabled.eq(false),
+                webhook_endpoints::attempts.eq(webhook_endpoints::attempts + 1),
+                webhook_endpoints::disabled_reason.eq(reason),
+                webhook_endpoints::updated_at.eq(at),
+            ))
+            .execute(c)?,
     });
-    if changed == 0 {
-        return Ok(None);
-    }
-    find(conn, id).map(Some)
+    Ok(changed > 0)
 }
 
-/// Deletes up to `batch` attempts logged before `cutoff` (oldest first).
+/// Ends `owner`'s lease on endpoint `id` (if it still holds it).
+pub fn release(conn: &mut DbConn, id: i64, owner: &str) -> StoreResult<()> {
+    on_backend!(conn, c => diesel::update(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq(id))
+            .filter(webhook_endpoints::lease_owner.eq(owner)),
+    )
+    .set((
+        webhook_endpoints::lease_until.eq(None::<NaiveDateTime>),
+        webhook_endpoints::lease_owner.eq(None::<String>),
+    ))
+    .execute(c)?);
+    Ok(())
+}
+
+/// Records one attempt; the body and error are cut to
+/// [`MAX_RESPONSE_BODY`] bytes.
+pub fn record_delivery(conn: &mut DbConn, new: &NewDelivery) -> StoreResult<Delivery> {
+    let cut = |text: &Option<String>| {
+        text.as_deref()
+            .map(|t| truncate_on_char(t, MAX_RESPONSE_BODY).to_string())
+    };
+    let (body, error) = (cut(&new.response_body), cut(&new.error));
+    let row: DeliveryRow = on_backend!(conn, c => diesel::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::endpoint_id.eq(new.endpoint_id),
+            webhook_deliveries::event_id.eq(new.event_id),
+            webhook_deliveries::attempt.eq(new.attempt),
+            webhook_deliveries::attempted_at.eq(to_db_time(new.attempted_at)),
+            webhook_deliveries::status_code.eq(new.status_code),
+            webhook_deliveries::latency_ms.eq(new.latency_ms),
+            webhook_deliveries::error.eq(&error),
+            webhook_deliveries::response_body.eq(&body),
+            webhook_deliveries::next_retry_at.eq(new.next_retry_at.map(to_db_time)),
+            webhook_deliveries::manual.eq(new.manual),
+        ))
+        .returning(delivery_columns!())
+        .get_result(c)?);
+    Ok(delivery_from_row(row))
+}
+
+/// One page of an endpoint's attempts, newest first.
+pub fn deliveries(conn: &mut DbConn, endpoint_id: i64, page: Page) -> StoreResult<Paged<Delivery>> {
+    let rows: Vec<DeliveryRow> = on_backend!(conn, c => webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .order(webhook_deliveries::id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+        .select(delivery_columns!())
+        .load(c)?);
+    let total = match page.known_total(rows.len()) {
+        Some(total) => total,
+        None => on_backend!(conn, c => webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .count()
+            .get_result(c)?),
+    };
+    Ok(Paged {
+        items: rows.into_iter().map(delivery_from_row).collect(),
+        total,
+    })
+}
+
+/// Attempt `delivery_id` of endpoint `endpoint_id`.
+pub fn find_delivery(
+    conn: &mut DbConn,
+    endpoint_id: i64,
+    delivery_id: i64,
+) -> StoreResult<Option<Delivery>> {
+    let row: Option<DeliveryRow> = on_backend!(conn, c => webhook_deliveries::table
+        .filter(webhook_deliveries::id.eq(delivery_id))
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .select(delivery_columns!())
+        .first(c)
+        .optional()?);
+    Ok(row.map(delivery_from_row))
+}
+
+/// How many attempts at `event_id` endpoint `endpoint_id` has logged.
+pub fn attempts_at(conn: &mut DbConn, endpoint_id: i64, event_id: i64) -> StoreResult<i32> {
+    let count: i64 = on_backend!(conn, c => webhook_deliveries::table
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+        .filter(webhook_deliveries::event_id.eq(event_id))
+        .count()
+        .get_result(c)?);
+    Ok(i32::try_from(count).unwrap_or(i32::MAX))
+}
+
+/// Deletes up to `batch` attempts made before `cutoff` (oldest first).
 /// Returns how many went; call again until it returns less than `batch`.
 pub fn purge_deliveries_before(
     conn: &mut DbConn,
@@ -649,4 +651,20 @@ pub fn purge_deliveries_before(
         Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
             .execute(c)?)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate_on_char("abc", 5), "abc");
+        assert_eq!(truncate_on_char("abcdef", 3), "abc");
+        // "é" is two bytes: cutting inside it leaves the whole character out.
+        assert_eq!(truncate_on_char("aé", 2), "a");
+        let long = "ü".repeat(1000);
+        let cut = truncate_on_char(&long, MAX_RESPONSE_BODY);
+        assert!(cut.len() <= MAX_RESPONSE_BODY && cut.len() >= MAX_RESPONSE_BODY - 1);
+    }
 }

@@ -253,8 +253,7 @@ pub fn after_failure(
 ) -> Progress {
     let at = outcome.attempted_at;
     let failing_since = endpoint.failing_since.unwrap_or(at);
-    let window = chrono::Duration::from_std(settings.disable_after).unwrap_or(chrono::Duration::MAX);
-    let give_up_at = failing_since + window;
+    let give_up_at = later(failing_since, settings.disable_after);
     if at >= give_up_at {
         return Progress::Disabled(format!(
             "every delivery failed since {} (last: {})",
@@ -266,11 +265,19 @@ pub fn after_failure(
         ));
     }
     let delay = retry_delay(endpoint.attempts + 1, settings.retry_scale, jitter());
-    let next = at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+    let next = later(at, delay);
     Progress::Failed {
         next_attempt_at: next.min(give_up_at),
         failing_since,
     }
+}
+
+/// `at` plus `delay`, or the end of time when that overflows.
+fn later(at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| at.checked_add_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Records an attempt and what it means for the endpoint, in one
@@ -396,11 +403,11 @@ async fn round(
     if !state.read_one(move |conn| webhooks::any_due(conn, at)).await? {
         return Ok(());
     }
-    let lease = chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::MAX);
-    let claimer = owner.to_string();
+    let (claimer, lease) = (owner.to_string(), settings.lease);
     let claimed = state
         .write(&Actor::system(), move |conn, stamp| {
-            webhooks::claim_due(conn, &claimer, stamp.at, stamp.at + lease, CLAIM_BATCH)
+            let until = later(stamp.at, lease);
+            webhooks::claim_due(conn, &claimer, stamp.at, until, CLAIM_BATCH)
         })
         .await?;
     let mut running = tokio::task::JoinSet::new();

@@ -386,7 +386,7 @@ pub async fn update_webhook(
             None => None,
         },
         description: body.description.map(description_field).transpose()?,
-        event_types: optional(&body.event_types, |v| event_types_field(v))?,
+        event_types: optional(&body.event_types, event_types_field)?,
         enabled: body.enabled,
     };
     let updated = state

@@ -743,3 +743,48 @@ async fn two_processes_never_both_deliver_one_event() {
     assert!(repeated.is_empty(), "delivered more than once: {repeated:?}");
     assert_eq!(received.len(), JOBS);
 }
+
+/// Deliveries per second to a local receiver, one endpoint (its events go
+/// one at a time, in order) and four endpoints (in parallel): a benchmark,
+/// run by hand (see docs/benchmarks.md):
+/// `cargo test --release -p fieldopt-server --test api webhooks::delivery_throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by hand"]
+async fn delivery_throughput() {
+    const EVENTS: usize = 300;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = app_with(backend, |_| {}).await else {
+            continue;
+        };
+        for endpoints in [1, 4] {
+            let receiver = Receiver::start(&[]).await;
+            let mut created = Vec::new();
+            for _ in 0..endpoints {
+                let body = json!({"url": receiver.url, "event_types": "job.created", "enabled": false});
+                created.push(id(&create_webhook(&app, body).await));
+            }
+            for n in 0..EVENTS {
+                app.job(json!({"customer": format!("C{n}")})).await;
+            }
+            let started = Instant::now();
+            for webhook in &created {
+                let path = format!("/api/v1/webhooks/{webhook}");
+                expect_json(app.patch(&path, &json!({"enabled": true})).await, StatusCode::OK).await;
+            }
+            let total = EVENTS * endpoints;
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while receiver.received().len() < total {
+                assert!(Instant::now() < deadline, "too slow");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{backend:?}: {endpoints} endpoint(s), {total} deliveries in {seconds:.2} s: {:.0} deliveries/s",
+                total as f64 / seconds
+            );
+            for webhook in &created {
+                app.delete(&format!("/api/v1/webhooks/{webhook}")).await;
+            }
+        }
+    }
+}

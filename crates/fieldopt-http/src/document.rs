@@ -13,6 +13,76 @@ pub(crate) fn finish(doc: &mut Value) {
     one_integer_format(doc);
     conditional_gets(doc);
     positive_ids(doc);
+    typed_events(doc);
+}
+
+/// One schema per event type, joined in `Event` (a `oneOf` told apart by
+/// `type`), so generated clients get typed events; the feed's page and the
+/// stream refer to it.
+fn typed_events(doc: &mut Value) {
+    use fieldopt_domain::EventType;
+    let mut variants = Vec::new();
+    let mut mapping = serde_json::Map::new();
+    for event_type in EventType::ALL {
+        let data = match event_type {
+            EventType::TechnicianDeleted | EventType::JobDeleted => "DeletedResource",
+            EventType::PlanApplied => "PlanApplied",
+            EventType::WebhookDisabled => "WebhookEndpoint",
+            other => match other.resource() {
+                "technician" => "Technician",
+                "job" => "Job",
+                _ => "Assignment",
+            },
+        };
+        let name: String = event_type
+            .as_str()
+            .split(['.', '_'])
+            .map(|word| {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect::<String>()
+            + "Event";
+        let reference = format!("#/components/schemas/{name}");
+        doc["components"]["schemas"][&name] = json!({
+            "type": "object",
+            "description": format!("A `{}` event.", event_type.as_str()),
+            "required": ["id", "type", "occurred_at", "actor", "data"],
+            "properties": {
+                "id": {"type": "integer", "format": "int64", "minimum": 1,
+                       "description": "Grows in commit order; ids may skip numbers"},
+                "type": {"type": "string", "enum": [event_type.as_str()]},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "actor": {"type": ["string", "null"],
+                          "description": "Who made the change (the token's subject; `dev` without authentication)"},
+                "data": {"$ref": format!("#/components/schemas/{data}")}
+            }
+        });
+        mapping.insert(event_type.as_str().to_string(), json!(reference));
+        variants.push(json!({"$ref": reference}));
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["Event"] = json!({
+        "description": "One event of the change feed: `data` is the resource as the API returns it (for deletions, its id)",
+        "oneOf": variants,
+        "discriminator": {"propertyName": "type", "mapping": mapping}
+    });
+    schemas["DeletedResource"] = json!({
+        "type": "object",
+        "description": "What is left of a deleted resource: its id",
+        "required": ["id"],
+        "properties": {"id": {"type": "integer", "format": "int64", "minimum": 1}}
+    });
+    if schemas.get("WebhookEndpoint").is_none() {
+        schemas["WebhookEndpoint"] = json!({"type": "object"});
+    }
+    if let Some(events) = schemas.pointer_mut("/EventPage/properties/events") {
+        *events = json!({"type": "array", "items": {"$ref": "#/components/schemas/Event"},
+                         "description": "Events in id order"});
+    }
 }
 
 /// Every GET under `/api/v1` answers with an `ETag` and takes
@@ -27,7 +97,7 @@ fn conditional_gets(doc: &mut Value) {
     };
     let gets = paths
         .iter_mut()
-        .filter(|(path, _)| path.starts_with("/api/v1/"))
+        .filter(|(path, _)| path.starts_with("/api/v1/") && !path.ends_with("/events/stream"))
         .filter_map(|(_, item)| item.get_mut("get"));
     let mut any = false;
     for operation in gets {

@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Actor, EventType, EventTypeFilter};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::{DbConn, DbPool, Stamp, StoreResult, assignments, jobs, technicians};
+use fieldopt_store::{
+    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, assignments, jobs, technicians,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -47,6 +49,9 @@ pub struct EventSettings {
     pub stream_buffer: usize,
     /// Events older than this many days are purged.
     pub retention_days: u32,
+    /// The database to `LISTEN` on for other processes' events, and the
+    /// connect timeout (PostgreSQL; `None`: poll only).
+    pub listen: Option<(DatabaseTarget, Duration)>,
 }
 
 impl Default for EventSettings {
@@ -56,6 +61,7 @@ impl Default for EventSettings {
             poll_interval: Duration::from_millis(250),
             stream_buffer: 1024,
             retention_days: 30,
+            listen: None,
         }
     }
 }
@@ -198,11 +204,13 @@ impl EventHub {
         let hub = Arc::clone(self);
         let pool_for_pump = pool.clone();
         tokio::spawn(async move { hub.pump(pool_for_pump).await });
+        let Some((target, timeout)) = self.settings.listen.clone() else {
+            return;
+        };
         let hub = Arc::clone(self);
-        let pool = pool.clone();
         std::thread::Builder::new()
             .name("fieldopt-listen".into())
-            .spawn(move || hub.listen(&pool))
+            .spawn(move || hub.listen(&target, timeout))
             .map_or_else(
                 |error| tracing::warn!(%error, "no event listener thread; streams poll"),
                 drop,
@@ -259,11 +267,11 @@ impl EventHub {
 
     /// PostgreSQL: turns `NOTIFY`s from any process into wake-ups of the
     /// pump. Reconnects after a lost connection; ends at shutdown.
-    fn listen(&self, pool: &DbPool) {
+    fn listen(&self, target: &DatabaseTarget, timeout: Duration) {
         let mut listener = None;
         while !self.is_closing() {
             if listener.is_none() {
-                match outbox::EventListener::open(pool) {
+                match outbox::EventListener::open(target, timeout) {
                     Ok(Some(opened)) => {
                         listener = Some(opened);
                         // Something may have happened while unconnected.

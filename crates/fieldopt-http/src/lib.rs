@@ -69,7 +69,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     servers((url = "/", description = "The server that serves this document")),
-    components(schemas(Problem)),
+    components(schemas(Problem, routing::PlanApplied, routing::AppliedRoute)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

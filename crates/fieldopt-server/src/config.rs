@@ -390,6 +390,10 @@ impl Settings {
                 heartbeat: self.event_heartbeat,
                 stream_buffer: usize::try_from(self.event_stream_buffer).unwrap_or(usize::MAX),
                 retention_days: self.event_retention_days,
+                listen: DatabaseTarget::parse(&self.database_url)
+                    .ok()
+                    .filter(|target| !target.has_single_writer())
+                    .map(|target| (target, self.db_timeout())),
                 ..EventSettings::default()
             },
             webhooks: WebhookSettings {

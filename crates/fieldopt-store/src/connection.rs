@@ -249,18 +249,6 @@ impl std::ops::DerefMut for PoolEntry {
     }
 }
 
-impl DbConnManager {
-    /// The database the pool connects to.
-    pub fn target(&self) -> &DatabaseTarget {
-        &self.target
-    }
-
-    /// The bound on every wait (connect, lock, statement).
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-}
-
 impl r2d2::ManageConnection for DbConnManager {
     type Connection = PoolEntry;
     type Error = ConnectError;

@@ -19,7 +19,9 @@ use fieldopt_domain::{Actor, AssignmentId, EventType, EventTypeFilter, JobId, Te
 
 use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::{event_retention, events};
-use crate::{DbConn, DbPool, StoreResult, on_backend};
+use std::time::Duration;
+
+use crate::{DatabaseTarget, DbConn, StoreResult, on_backend};
 
 /// The PostgreSQL channel that announces new events.
 pub const NOTIFY_CHANNEL: &str = "fieldopt_events";
@@ -230,18 +232,17 @@ impl std::fmt::Debug for EventListener {
 }
 
 impl EventListener {
-    /// Opens a listening connection to the pool's database; `None` on
-    /// SQLite, which has no notifications (streams poll it instead).
-    pub fn open(pool: &DbPool) -> StoreResult<Option<Self>> {
-        let manager = pool.manage_connection();
-        if manager.target().has_single_writer() {
+    /// Opens a listening connection to the database; `None` on SQLite,
+    /// which has no notifications (streams poll it instead).
+    pub fn open(target: &DatabaseTarget, timeout: Duration) -> StoreResult<Option<Self>> {
+        if target.has_single_writer() {
             return Ok(None);
         }
-        let mut conn = manager
-            .target()
-            .connect_within(manager.timeout())
-            .map_err(|e| crate::StoreError::unavailable(crate::Outage::Unreachable, e.to_string()))?;
-        on_backend!(&mut conn, c => diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(c)?);
+        let mut conn = target.connect_within(timeout).map_err(|e| {
+            crate::StoreError::unavailable(crate::Outage::Unreachable, e.to_string())
+        })?;
+        let listening = &mut conn;
+        on_backend!(listening, c => diesel::sql_query(format!("LISTEN {NOTIFY_CHANNEL}")).execute(c)?);
         Ok(Some(Self { conn }))
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use fieldopt_domain::{
     Area, Capacity, ClockTime, Email, EventType, ExternalId, GeoPoint, PersonName, Phone, Skill, Technician,

@@ -255,7 +255,7 @@ fn healthy_day(conn: &mut DbConn) -> Day {
     run_migrations(conn).unwrap();
     let stamp = Stamp::now(Actor::parse("carol@dispatch").unwrap());
     let tech = |conn: &mut DbConn| {
-        technicians::create(conn, &new_technician(3), stamp)
+        technicians::create(conn, &new_technician(3), &stamp)
             .unwrap()
             .id
     };

@@ -11,6 +11,7 @@ mod compat;
 mod concurrency;
 mod crash;
 mod errors;
+mod events;
 mod hostile;
 mod http_caching;
 mod jobs;

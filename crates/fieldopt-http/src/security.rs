@@ -19,7 +19,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
-use fieldopt_domain::access::{Access, Operation, access};
+use fieldopt_domain::access::{Access, access};
 use ipnet::IpNet;
 
 use crate::auth::{AuthSettings, Authenticator, Caller, Rejection};

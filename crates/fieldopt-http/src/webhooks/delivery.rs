@@ -436,8 +436,12 @@ async fn deliver_to(
         let (cursor, filter) = (endpoint.delivered_through, endpoint.event_types.clone());
         let (next, newest) = state
             .read(move |conn| {
+                // The newest id first: every event up to it has committed
+                // (ids grow in commit order), so the query after it sees
+                // them all even where each statement reads a new snapshot.
+                let newest = outbox::last_id(conn)?;
                 let next = outbox::after(conn, cursor, 1, &filter, None)?;
-                Ok((next.into_iter().next(), outbox::last_id(conn)?))
+                Ok((next.into_iter().next(), newest))
             })
             .await?;
         let Some(event) = next else {

@@ -141,7 +141,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let hub = self.state.event_hub();
-        let webhooks = self.webhooks;
+        let webhooks = self.webhooks.clone();
         tokio::spawn(async move {
             if let Err(error) = stop_signal().await {
                 tracing::error!(%error, "cannot listen for stop signals");
@@ -153,6 +153,7 @@ impl Application {
             handle.stop(true).await;
         });
         let outcome = self.server.await;
+        self.webhooks.stop();
         let released = self.state.release_held_idempotency_keys().await;
         if released > 0 {
             tracing::info!(

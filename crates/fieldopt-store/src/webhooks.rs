@@ -23,6 +23,10 @@ use crate::{DbConn, Page, Paged, StoreError, StoreResult, on_backend};
 /// Most endpoints one database holds.
 pub const MAX_ENDPOINTS: i64 = 100;
 
+/// The advisory lock that serialises creates on PostgreSQL (arbitrary:
+/// "webhooks" in ASCII).
+const CREATE_LOCK: i64 = 0x7765_6268_6f6f_6b73;
+
 /// Most bytes of a response body kept with an attempt.
 pub const MAX_RESPONSE_BODY: usize = 1024;
 
@@ -282,7 +286,8 @@ fn delivery_from_row(row: DeliveryRow) -> Delivery {
 
 /// Creates an endpoint that receives the events committed after
 /// `after_event` (the newest event id when it is created), due at once.
-/// Refused with a conflict beyond [`MAX_ENDPOINTS`].
+/// Refused with a conflict beyond [`MAX_ENDPOINTS`]. Run it in a write
+/// transaction.
 pub fn create(
     conn: &mut DbConn,
     new: &NewEndpoint,
@@ -290,6 +295,12 @@ pub fn create(
     at: DateTime<Utc>,
 ) -> StoreResult<Endpoint> {
     let at = to_db_time(at);
+    if let DbConn::Postgres(c) = conn {
+        // Concurrent creates count one at a time, so the cap holds.
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(CREATE_LOCK)
+            .execute(c)?;
+    }
     let id: i64 = on_backend!(conn, c => {
         let count: i64 = webhook_endpoints::table.count().get_result(c)?;
         if count >= MAX_ENDPOINTS {
@@ -491,24 +502,42 @@ pub enum Progress {
     Disabled(String),
 }
 
-/// Records progress on endpoint `id` if `owner` still holds its lease (the
-/// worker), or whoever holds it for `None` (a manual retry, which only ever
-/// moves the cursor forward). Keeps the lease. Returns whether it applied.
+/// Who records progress on an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer<'a> {
+    /// The worker holding the lease `owner`, which started from `cursor`:
+    /// its change applies only while both still hold, so a process whose
+    /// lease ran out, or whose event a manual retry delivered meanwhile,
+    /// changes nothing.
+    Worker {
+        /// The lease owner.
+        owner: &'a str,
+        /// `delivered_through` when the attempt began.
+        cursor: i64,
+    },
+    /// A manual retry: only ever moves the cursor forward.
+    Manual,
+}
+
+/// Records progress on endpoint `id` as `writer` may (see [`Writer`]).
+/// Keeps the lease. Returns whether it applied.
 pub fn record_progress(
     conn: &mut DbConn,
     id: i64,
-    owner: Option<&str>,
+    writer: Writer<'_>,
     progress: &Progress,
     at: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let at = to_db_time(at);
-    // The lease condition, or none for a manual retry.
-    let holder = webhook_endpoints::lease_owner
-        .eq(owner.unwrap_or_default())
-        .or(owner.is_none().into_sql::<diesel::sql_types::Bool>());
+    let (owner, cursor, manual) = match writer {
+        Writer::Worker { owner, cursor } => (owner, cursor, false),
+        Writer::Manual => ("", 0, true),
+    };
+    let manual = || manual.into_sql::<diesel::sql_types::Bool>();
     let target = webhook_endpoints::table
         .filter(webhook_endpoints::id.eq(id))
-        .filter(holder);
+        .filter(webhook_endpoints::lease_owner.eq(owner).or(manual()))
+        .filter(webhook_endpoints::delivered_through.eq(cursor).or(manual()));
     let changed = on_backend!(conn, c => match progress {
         Progress::Through(event_id) => diesel::update(
             target.filter(webhook_endpoints::delivered_through.lt(*event_id)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use fieldopt_domain::{Actor, EventType};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::webhooks::{self, Endpoint, NewDelivery, Progress};
+use fieldopt_store::webhooks::{self, Endpoint, NewDelivery, Progress, Writer};
 use fieldopt_store::{DbConn, Stamp, StoreResult, now};
 use tokio::sync::watch;
 
@@ -142,6 +142,8 @@ static SHARED_CLIENT: LazyLock<Result<reqwest::Client, String>> =
 fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the host itself, past the address checked.
+        .no_proxy()
         .user_agent(concat!("fieldopt-webhooks/", env!("CARGO_PKG_VERSION")))
 }
 
@@ -281,14 +283,13 @@ fn later(at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
 }
 
 /// Records an attempt and what it means for the endpoint, in one
-/// transaction: conditional on `owner`'s lease for the worker (`None` for a
-/// manual retry). A disabled endpoint gets its `webhook.disabled` event.
-/// Returns whether the progress applied.
+/// transaction, as `writer` may (see [`Writer`]). A disabled endpoint gets
+/// its `webhook.disabled` event. Returns whether the progress applied.
 pub(crate) fn record(
     conn: &mut DbConn,
     stamp: &Stamp,
     endpoint_id: i64,
-    owner: Option<&str>,
+    writer: Writer<'_>,
     attempt: NewDelivery,
     progress: Option<&Progress>,
 ) -> StoreResult<(webhooks::Delivery, bool)> {
@@ -296,7 +297,7 @@ pub(crate) fn record(
     let Some(progress) = progress else {
         return Ok((delivery, false));
     };
-    let applied = webhooks::record_progress(conn, endpoint_id, owner, progress, stamp.at)?;
+    let applied = webhooks::record_progress(conn, endpoint_id, writer, progress, stamp.at)?;
     if applied
         && matches!(progress, Progress::Disabled(_))
         && let Some(endpoint) = webhooks::find(conn, endpoint_id)?
@@ -310,10 +311,10 @@ pub(crate) fn record(
     Ok((delivery, applied))
 }
 
-/// The worker of this process; stops when told or when dropped.
-#[derive(Debug)]
+/// The worker of this process; stops when told (clones share the switch).
+#[derive(Debug, Clone)]
 pub struct WebhookWorker {
-    stop: watch::Sender<bool>,
+    stop: std::sync::Arc<watch::Sender<bool>>,
 }
 
 impl WebhookWorker {
@@ -322,7 +323,9 @@ impl WebhookWorker {
         let (stop, stopped) = watch::channel(false);
         let owner = uuid::Uuid::new_v4().to_string();
         tokio::spawn(run(state, owner, stopped));
-        Self { stop }
+        Self {
+            stop: std::sync::Arc::new(stop),
+        }
     }
 
     /// Stops claiming endpoints; deliveries under way finish (or, if the
@@ -330,12 +333,6 @@ impl WebhookWorker {
     /// them again).
     pub fn stop(&self) {
         self.stop.send_replace(true);
-    }
-}
-
-impl Drop for WebhookWorker {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -400,7 +397,10 @@ async fn round(
     settings: &WebhookSettings,
 ) -> Result<(), crate::ApiError> {
     let at = now();
-    if !state.read_one(move |conn| webhooks::any_due(conn, at)).await? {
+    if !state
+        .read_one(move |conn| webhooks::any_due(conn, at))
+        .await?
+    {
         return Ok(());
     }
     let (claimer, lease) = (owner.to_string(), settings.lease);
@@ -450,13 +450,12 @@ async fn deliver_to(
             let (id, owner) = (endpoint.id, owner.to_string());
             state
                 .write(&Actor::system(), move |conn, stamp| {
-                    webhooks::record_progress(
-                        conn,
-                        id,
-                        Some(&owner),
-                        &Progress::Through(newest),
-                        stamp.at,
-                    )
+                    let writer = Writer::Worker {
+                        owner: &owner,
+                        cursor,
+                    };
+                    let skip = Progress::Through(newest);
+                    webhooks::record_progress(conn, id, writer, &skip, stamp.at)
                 })
                 .await?;
             break;
@@ -474,16 +473,28 @@ async fn deliver_to(
             } => Some(*next_attempt_at),
             _ => None,
         };
-        let attempt =
-            outcome.to_delivery(endpoint.id, event.id, endpoint.attempts + 1, next_retry_at, false);
+        let attempt = outcome.to_delivery(
+            endpoint.id,
+            event.id,
+            endpoint.attempts + 1,
+            next_retry_at,
+            false,
+        );
         let (id, lease_owner, recorded) = (endpoint.id, owner.to_string(), progress.clone());
         let (_, applied) = state
             .write(&Actor::system(), move |conn, stamp| {
-                record(conn, stamp, id, Some(&lease_owner), attempt.clone(), Some(&recorded))
+                let writer = Writer::Worker {
+                    owner: &lease_owner,
+                    cursor,
+                };
+                record(conn, stamp, id, writer, attempt.clone(), Some(&recorded))
             })
             .await?;
         if !applied {
-            tracing::warn!(endpoint = id, "webhook lease lost; another process carries on");
+            tracing::warn!(
+                endpoint = id,
+                "webhook lease lost; another process carries on"
+            );
             return Ok(());
         }
         if !delivered || started.elapsed() > settings.lease / 2 {
@@ -495,7 +506,9 @@ async fn deliver_to(
     }
     let (id, owner) = (endpoint.id, owner.to_string());
     state
-        .write(&Actor::system(), move |conn, _| webhooks::release(conn, id, &owner))
+        .write(&Actor::system(), move |conn, _| {
+            webhooks::release(conn, id, &owner)
+        })
         .await
 }
 

@@ -15,7 +15,7 @@ use fieldopt_domain::EventTypeFilter;
 use fieldopt_domain::access::Operation;
 use fieldopt_store::outbox;
 use fieldopt_store::webhooks::{
-    self, Delivery, Endpoint, EndpointChanges, NewEndpoint, Progress,
+    self, Delivery, Endpoint, EndpointChanges, NewEndpoint, Progress, Writer,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -44,7 +44,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// A webhook endpoint as clients see it (never with its secret).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Webhook, example = json!({
+#[schema(as = WebhookEndpoint, example = json!({
     "id": 1, "url": "https://hooks.example.com/fieldopt", "description": "Billing sync",
     "event_types": "job.*,assignment.created", "enabled": true,
     "created_at": "2026-12-02T09:00:00Z", "updated_at": "2026-12-02T09:00:00Z",
@@ -501,9 +501,10 @@ pub async fn retry_webhook_delivery(
             let Some(attempt) = webhooks::find_delivery(conn, id, delivery_id)? else {
                 return Ok(None);
             };
-            let event = outbox::after(conn, attempt.event_id - 1, 1, &EventTypeFilter::all(), None)?
-                .into_iter()
-                .find(|event| event.id == attempt.event_id);
+            let event =
+                outbox::after(conn, attempt.event_id - 1, 1, &EventTypeFilter::all(), None)?
+                    .into_iter()
+                    .find(|event| event.id == attempt.event_id);
             Ok(Some((endpoint, event)))
         })
         .await?
@@ -515,25 +516,26 @@ pub async fn retry_webhook_delivery(
     let delivered = outcome.delivered();
     let recorded = state
         .write(caller.actor(), move |conn, stamp| {
+            // Deleted meanwhile: nothing to log the attempt against.
+            let Some(current) = webhooks::find(conn, id)? else {
+                return Ok(None);
+            };
             let attempt = webhooks::attempts_at(conn, id, event.id)? + 1;
             let new = outcome.to_delivery(id, event.id, attempt, None, true);
             // Moves the cursor only when this is the event it is stuck on.
-            let current = webhooks::find(conn, id)?;
-            let blocked = match &current {
-                Some(endpoint) => outbox::after(
-                    conn,
-                    endpoint.delivered_through,
-                    1,
-                    &endpoint.event_types,
-                    None,
-                )?
-                .first()
-                .is_some_and(|next| next.id == event.id),
-                None => false,
-            };
+            let blocked = outbox::after(
+                conn,
+                current.delivered_through,
+                1,
+                &current.event_types,
+                None,
+            )?
+            .first()
+            .is_some_and(|next| next.id == event.id);
             let progress = (delivered && blocked).then_some(Progress::Through(event.id));
-            delivery::record(conn, stamp, id, None, new, progress.as_ref())
+            delivery::record(conn, stamp, id, Writer::Manual, new, progress.as_ref()).map(Some)
         })
-        .await?;
+        .await?
+        .ok_or_else(not_found)?;
     Ok(HttpResponse::Created().json(DeliveryResponse::from(recorded.0)))
 }

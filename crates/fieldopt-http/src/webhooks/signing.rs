@@ -25,14 +25,17 @@ pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> Resul
     let key = STANDARD
         .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
         .map_err(|e| format!("the signing secret is not base64: {e}"))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-        .map_err(|e| format!("unusable signing key: {e}"))?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&key).map_err(|e| format!("unusable signing key: {e}"))?;
     mac.update(message_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]
@@ -57,7 +60,9 @@ mod tests {
         let one = generate_secret().unwrap();
         let two = generate_secret().unwrap();
         assert_ne!(one, two);
-        let key = STANDARD.decode(one.strip_prefix(SECRET_PREFIX).unwrap()).unwrap();
+        let key = STANDARD
+            .decode(one.strip_prefix(SECRET_PREFIX).unwrap())
+            .unwrap();
         assert_eq!(key.len(), SECRET_BYTES);
     }
 

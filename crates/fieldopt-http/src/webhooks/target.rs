@@ -101,9 +101,10 @@ static NOT_PUBLIC: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
         "203.0.113.0/24",
         "224.0.0.0/4",
         "240.0.0.0/4",
-        "::/128",
-        "::1/128",
+        // Unspecified, loopback and the deprecated IPv4-compatible form.
+        "::/96",
         "100::/64",
+        "64:ff9b:1::/48",
         "2001::/23",
         "2001:db8::/32",
         "2002::/16",
@@ -179,6 +180,8 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "fec0::1",
+            "::7f00:1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!public(ip), "{ip} must not count as public");
         }
@@ -210,7 +213,7 @@ mod tests {
         assert!(Target::parse("ftp://example.com/", true).is_err());
         assert!(Target::parse("https://user:pw@example.com/", false).is_err());
         assert!(Target::parse("not a url", false).is_err());
-        assert!(Target::parse("https:///path", false).is_err());
+        assert!(Target::parse("https://", false).is_err());
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
         assert!(Target::parse(&long, false).is_err());
     }

@@ -334,7 +334,10 @@ async fn every_role_gets_exactly_what_the_table_gives_on_every_operation() {
         Operation::ALL.len(),
         "every operation of the table is in the document"
     );
-    assert!(cells >= Operation::ALL.len() * 6, "every operation, every caller");
+    assert!(
+        cells >= Operation::ALL.len() * 6,
+        "every operation, every caller"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

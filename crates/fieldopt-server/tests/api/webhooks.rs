@@ -184,7 +184,11 @@ fn verify(secret: &str, received: &Received) -> Result<(), String> {
         return Err(format!("timestamp {sent} is too far from {now}"));
     }
     let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").ok_or("secret without whsec_")?)
+        .decode(
+            secret
+                .strip_prefix("whsec_")
+                .ok_or("secret without whsec_")?,
+        )
         .map_err(|e| e.to_string())?;
     let key = PKey::hmac(&key).map_err(|e| e.to_string())?;
     let mut signer = Signer::new(MessageDigest::sha256(), &key).map_err(|e| e.to_string())?;
@@ -230,7 +234,11 @@ async fn app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Op
 
 /// Creates a webhook; returns the created body (with its secret).
 async fn create_webhook(app: &TestApp, body: Value) -> Value {
-    expect_json(app.post("/api/v1/webhooks", &body).await, StatusCode::CREATED).await
+    expect_json(
+        app.post("/api/v1/webhooks", &body).await,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 async fn deliveries(app: &TestApp, webhook: i64) -> Vec<Value> {
@@ -286,7 +294,10 @@ async fn webhooks_are_managed_and_the_secret_is_shown_once(app: TestApp) {
     assert!(listed[0].get("secret").is_none(), "{listed}");
 
     let changed = app
-        .patch(&path, &json!({"enabled": false, "description": null, "event_types": "*"}))
+        .patch(
+            &path,
+            &json!({"enabled": false, "description": null, "event_types": "*"}),
+        )
         .await;
     let changed = expect_json(changed, StatusCode::OK).await;
     assert_eq!(changed["enabled"], false);
@@ -294,11 +305,20 @@ async fn webhooks_are_managed_and_the_secret_is_shown_once(app: TestApp) {
     assert_eq!(changed["event_types"], "*");
 
     for (body, field) in [
-        (json!({"url": "http://127.0.0.1:9/", "event_types": "jobs.*"}), "event_types"),
+        (
+            json!({"url": "http://127.0.0.1:9/", "event_types": "jobs.*"}),
+            "event_types",
+        ),
         (json!({"url": "ftp://127.0.0.1/"}), "url"),
         (json!({"url": "not a url"}), "url"),
-        (json!({"url": format!("https://a.example/{}", "x".repeat(2048))}), "url"),
-        (json!({"url": "http://127.0.0.1:9/", "description": "d".repeat(501)}), "description"),
+        (
+            json!({"url": format!("https://a.example/{}", "x".repeat(2048))}),
+            "url",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "description": "d".repeat(501)}),
+            "description",
+        ),
     ] {
         let detail = expect_problem(
             app.post("/api/v1/webhooks", &body).await,
@@ -308,7 +328,8 @@ async fn webhooks_are_managed_and_the_secret_is_shown_once(app: TestApp) {
         assert!(detail.contains(field), "{field}: {detail}");
     }
     let detail = expect_problem(
-        app.patch(&path, &json!({"event_types": "job.finished"})).await,
+        app.patch(&path, &json!({"event_types": "job.finished"}))
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -380,7 +401,8 @@ async fn deliveries_are_signed_in_order_and_logged(app: TestApp) {
 }
 
 async fn a_failing_receiver_gets_the_event_once_delivered_after_retries(app: TestApp) {
-    let receiver = Receiver::start(&[Reply::Status(500), Reply::Status(500), Reply::Status(503)]).await;
+    let receiver =
+        Receiver::start(&[Reply::Status(500), Reply::Status(500), Reply::Status(503)]).await;
     let created = create_webhook(&app, json!({"url": receiver.url})).await;
     let webhook = id(&created);
     let secret = created["secret"].as_str().unwrap().to_string();
@@ -393,14 +415,20 @@ async fn a_failing_receiver_gets_the_event_once_delivered_after_retries(app: Tes
         assert_eq!(request.event()["data"]["id"], job);
     }
     let log = wait_for_attempts(&app, webhook, 4).await;
-    let codes: Vec<i64> = log.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    let codes: Vec<i64> = log
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
     assert_eq!(codes, [200, 503, 500, 500]);
     let attempts: Vec<i64> = log.iter().map(|a| a["attempt"].as_i64().unwrap()).collect();
     assert_eq!(attempts, [4, 3, 2, 1]);
     assert_eq!(log[0]["next_retry_at"], Value::Null);
     for failed in &log[1..] {
         assert!(failed["next_retry_at"].is_string(), "{failed}");
-        assert_eq!(failed["error"], format!("answered {}", failed["status_code"]));
+        assert_eq!(
+            failed["error"],
+            format!("answered {}", failed["status_code"])
+        );
         assert!(failed["latency_ms"].as_i64().unwrap() >= 0);
     }
     let state = expect_json(
@@ -422,14 +450,21 @@ async fn a_delivery_can_be_retried_by_hand(app: TestApp) {
     app.job(json!({})).await;
     let first = receiver.wait_for(1).await;
     let log = wait_for_attempts(&app, webhook, 1).await;
-    let path = format!("/api/v1/webhooks/{webhook}/deliveries/{}/retry", log[0]["id"]);
+    let path = format!(
+        "/api/v1/webhooks/{webhook}/deliveries/{}/retry",
+        log[0]["id"]
+    );
     let retried = expect_json(app.post(&path, &json!({})).await, StatusCode::CREATED).await;
     assert_eq!(retried["manual"], true);
     assert_eq!(retried["attempt"], 2);
     assert_eq!(retried["status_code"], 200);
     assert_eq!(retried["event_id"], log[0]["event_id"]);
     let again = receiver.wait_for(2).await;
-    assert_eq!(again[1].webhook_id(), first[0].webhook_id(), "the same message");
+    assert_eq!(
+        again[1].webhook_id(),
+        first[0].webhook_id(),
+        "the same message"
+    );
     verify(created["secret"].as_str().unwrap(), &again[1]).unwrap();
     assert_eq!(deliveries(&app, webhook).await.len(), 2);
     let unknown = format!("/api/v1/webhooks/{webhook}/deliveries/999999/retry");
@@ -446,7 +481,11 @@ async fn a_manual_retry_unblocks_a_failing_endpoint(app: TestApp) {
     let log = wait_for_attempts(&app, webhook, 1).await;
     assert_eq!(log[0]["status_code"], 500);
     // Disabled, so only the manual retry delivers.
-    expect_json(app.patch(&path, &json!({"enabled": false})).await, StatusCode::OK).await;
+    expect_json(
+        app.patch(&path, &json!({"enabled": false})).await,
+        StatusCode::OK,
+    )
+    .await;
     receiver.script.lock().unwrap().clear();
     let retry = format!("{path}/deliveries/{}/retry", log[0]["id"]);
     let retried = expect_json(app.post(&retry, &json!({})).await, StatusCode::CREATED).await;
@@ -487,7 +526,8 @@ async fn private_targets_are_refused_without_the_flag(backend: Backend) {
     let created = expect_json(created, StatusCode::CREATED).await;
     let path = format!("/api/v1/webhooks/{}", id(&created));
     let detail = expect_problem(
-        app.patch(&path, &json!({"url": "https://127.0.0.1/"})).await,
+        app.patch(&path, &json!({"url": "https://127.0.0.1/"}))
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -519,9 +559,15 @@ async fn an_endpoint_failing_for_the_whole_window_is_disabled(backend: Backend) 
     assert!(attempts >= 2, "retried before giving up: {attempts}");
     let log = deliveries(&app, webhook).await;
     assert_eq!(log.len(), attempts);
-    assert_eq!(log[0]["next_retry_at"], Value::Null, "no retry after the last");
+    assert_eq!(
+        log[0]["next_retry_at"],
+        Value::Null,
+        "no retry after the last"
+    );
 
-    let events = app.get("/api/v1/events?after=0&types=webhook.disabled").await;
+    let events = app
+        .get("/api/v1/events?after=0&types=webhook.disabled")
+        .await;
     let events = expect_json(events, StatusCode::OK).await;
     let events = events["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -531,9 +577,17 @@ async fn an_endpoint_failing_for_the_whole_window_is_disabled(backend: Backend) 
 
     // Enabling again resumes with the event it could not deliver.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(receiver.received().len(), attempts, "nothing while disabled");
+    assert_eq!(
+        receiver.received().len(),
+        attempts,
+        "nothing while disabled"
+    );
     receiver.script.lock().unwrap().clear();
-    let enabled = expect_json(app.patch(&path, &json!({"enabled": true})).await, StatusCode::OK).await;
+    let enabled = expect_json(
+        app.patch(&path, &json!({"enabled": true})).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(enabled["disabled_reason"], Value::Null);
     assert_eq!(enabled["failing_since"], Value::Null);
     let received = receiver.wait_for(attempts + 1).await;
@@ -557,7 +611,13 @@ async fn technicians_may_not_manage_webhooks(backend: Backend) {
     let technician = hs256(SECRET, &claims("technician", "tech@test", Some(1)));
     let dispatcher = hs256(SECRET, &claims("dispatcher", "disp@test", None));
     let url = app.url("/api/v1/webhooks");
-    let refused = app.client.get(&url).bearer_auth(&technician).send().await.unwrap();
+    let refused = app
+        .client
+        .get(&url)
+        .bearer_auth(&technician)
+        .send()
+        .await
+        .unwrap();
     expect_problem(refused, StatusCode::FORBIDDEN).await;
     let refused = app
         .client
@@ -568,7 +628,13 @@ async fn technicians_may_not_manage_webhooks(backend: Backend) {
         .await
         .unwrap();
     expect_problem(refused, StatusCode::FORBIDDEN).await;
-    let listed = app.client.get(&url).bearer_auth(&dispatcher).send().await.unwrap();
+    let listed = app
+        .client
+        .get(&url)
+        .bearer_auth(&dispatcher)
+        .send()
+        .await
+        .unwrap();
     expect_json(listed, StatusCode::OK).await;
 }
 
@@ -672,7 +738,13 @@ async fn a_server_killed_mid_delivery_delivers_after_restart(backend: Backend) {
     let client = Client::new();
     let env = process_env(&url);
     let first = ServerProcess::start(&env, std::process::Stdio::null()).await;
-    let webhook = post(&client, &first, "/api/v1/webhooks", json!({"url": receiver.url})).await;
+    let webhook = post(
+        &client,
+        &first,
+        "/api/v1/webhooks",
+        json!({"url": receiver.url}),
+    )
+    .await;
     post(&client, &first, "/api/v1/jobs", new_job("Killed")).await;
     let held = receiver.wait_for(1).await;
     first.kill();
@@ -697,7 +769,11 @@ async fn a_server_killed_mid_delivery_delivers_after_restart(backend: Backend) {
     while log.as_array().unwrap().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let again = client
-            .get(format!("{}/api/v1/webhooks/{}/deliveries", second.address, id(&webhook)))
+            .get(format!(
+                "{}/api/v1/webhooks/{}/deliveries",
+                second.address,
+                id(&webhook)
+            ))
             .send()
             .await
             .unwrap();
@@ -715,7 +791,10 @@ async fn two_processes_never_both_deliver_one_event() {
     };
     let receiver = Receiver::start(&[]).await;
     let client = Client::new();
-    let env = process_env(&url);
+    let mut env = process_env(&url);
+    // Long enough that no slow round on a busy machine outlives its lease
+    // (which would rightly allow a second send: at least once).
+    env.push(("FIELDOPT_WEBHOOK_LEASE_MS", "30000".to_string()));
     let servers = [
         ServerProcess::start(&env, std::process::Stdio::null()).await,
         ServerProcess::start(&env, std::process::Stdio::null()).await,
@@ -729,7 +808,13 @@ async fn two_processes_never_both_deliver_one_event() {
     .await;
     const JOBS: usize = 40;
     for n in 0..JOBS {
-        post(&client, &servers[n % 2], "/api/v1/jobs", new_job(&format!("C{n}"))).await;
+        post(
+            &client,
+            &servers[n % 2],
+            "/api/v1/jobs",
+            new_job(&format!("C{n}")),
+        )
+        .await;
     }
     receiver.wait_for(JOBS).await;
     // Time for a duplicate to show up, if there were one.
@@ -740,7 +825,10 @@ async fn two_processes_never_both_deliver_one_event() {
         *seen.entry(request.webhook_id().to_string()).or_insert(0) += 1;
     }
     let repeated: Vec<_> = seen.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(repeated.is_empty(), "delivered more than once: {repeated:?}");
+    assert!(
+        repeated.is_empty(),
+        "delivered more than once: {repeated:?}"
+    );
     assert_eq!(received.len(), JOBS);
 }
 
@@ -760,7 +848,8 @@ async fn delivery_throughput() {
             let receiver = Receiver::start(&[]).await;
             let mut created = Vec::new();
             for _ in 0..endpoints {
-                let body = json!({"url": receiver.url, "event_types": "job.created", "enabled": false});
+                let body =
+                    json!({"url": receiver.url, "event_types": "job.created", "enabled": false});
                 created.push(id(&create_webhook(&app, body).await));
             }
             for n in 0..EVENTS {
@@ -769,7 +858,11 @@ async fn delivery_throughput() {
             let started = Instant::now();
             for webhook in &created {
                 let path = format!("/api/v1/webhooks/{webhook}");
-                expect_json(app.patch(&path, &json!({"enabled": true})).await, StatusCode::OK).await;
+                expect_json(
+                    app.patch(&path, &json!({"enabled": true})).await,
+                    StatusCode::OK,
+                )
+                .await;
             }
             let total = EVENTS * endpoints;
             let deadline = Instant::now() + Duration::from_secs(300);

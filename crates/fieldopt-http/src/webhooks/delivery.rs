@@ -2,7 +2,9 @@
 //! worker that claims due endpoints and walks each one's cursor through the
 //! outbox, in event order, retrying failures on a schedule.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -147,6 +149,33 @@ fn client_builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("fieldopt-webhooks/", env!("CARGO_PKG_VERSION")))
 }
 
+/// Clients that connect to `host` only at the address checked for it,
+/// kept per (host, address) so that steady deliveries reuse connections
+/// and TLS setup; forgotten wholesale past [`MAX_PINNED_CLIENTS`].
+static PINNED_CLIENTS: LazyLock<Mutex<HashMap<(String, SocketAddr), reqwest::Client>>> =
+    LazyLock::new(Mutex::default);
+
+/// More (host, address) pairs than endpoints allowed, with room for DNS
+/// answers that rotate.
+const MAX_PINNED_CLIENTS: usize = 256;
+
+fn pinned_client(host: &str, address: SocketAddr) -> Result<reqwest::Client, String> {
+    let key = (host.to_string(), address);
+    let mut clients = PINNED_CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(client) = clients.get(&key) {
+        return Ok(client.clone());
+    }
+    let client = client_builder()
+        .resolve(host, address)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    if clients.len() >= MAX_PINNED_CLIENTS {
+        clients.clear();
+    }
+    clients.insert(key, client.clone());
+    Ok(client)
+}
+
 /// The headers of a Standard Webhooks message: `webhook-id` (the same for
 /// every attempt at one event), `webhook-timestamp` and
 /// `webhook-signature`.
@@ -188,10 +217,7 @@ async fn try_send(
         .await
         .map_err(|e| format!("refused target: the URL {e}"))?;
     let client = match (allow_private, target.domain()) {
-        (false, Some(domain)) => client_builder()
-            .resolve(domain, address)
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?,
+        (false, Some(domain)) => pinned_client(domain, address)?,
         _ => SHARED_CLIENT.as_ref().map_err(Clone::clone)?.clone(),
     };
     let body = envelope_json(event);

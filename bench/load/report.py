@@ -29,7 +29,7 @@ FIGURES = ["requests_per_sec", "operations_per_sec", "p50_ms", "p99_ms", "p999_m
 
 
 def load(path):
-    runs, rss, populate, meta = {}, {}, {}, {}
+    runs, rss, populate, meta, streams = {}, {}, {}, {}, {}
     for line in open(path):
         if not line.startswith("{"):
             continue
@@ -41,6 +41,8 @@ def load(path):
             populate[row["label"]] = row
         elif kind == "meta":
             meta = row
+        elif kind == "stream":
+            streams.setdefault(row["label"], []).append(row)
         else:
             runs.setdefault((row["label"], row["scenario"], row["connections"]), []).append(row)
     medians = {}
@@ -51,7 +53,32 @@ def load(path):
         m["requests"] = sum(r["requests"] for r in rows)
         m["runs"] = len(rows)
         medians[key] = m
-    return medians, rss, populate, meta
+    return medians, rss, populate, meta, streams
+
+
+def stream_section(streams):
+    if not streams:
+        return []
+    lines = [
+        "## Event stream latency",
+        "",
+        "`fieldopt-load stream-latency`: the subscribers hold open `GET /api/v1/events/stream?types=job.created`; "
+        "jobs are created one at a time at a steady rate; each latency runs from sending the `POST` to the "
+        "event's arrival at one subscriber (an upper bound on commit → arrival: the commit happens inside "
+        "the request, whose own latency is shown beside it).",
+        "",
+        "| data | subscribers | events | deliveries | missing | p50 ms | p99 ms | max ms | POST p50 ms | POST p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, rows in sorted(streams.items()):
+        med = lambda f: statistics.median(r[f] for r in rows)
+        lines.append(
+            f"| {label} | {rows[0]['subscribers']} | {rows[0]['events']} | {sum(r['deliveries'] for r in rows)} "
+            f"| {sum(r['missing'] for r in rows)} | {med('p50_ms'):.2f} | {med('p99_ms'):.2f} | {med('max_ms'):.1f} "
+            f"| {med('post_p50_ms'):.2f} | {med('post_p99_ms'):.2f} |"
+        )
+    lines.append("")
+    return lines
 
 
 def ratio(medians, label, scenario, connections):
@@ -146,7 +173,7 @@ def targets(medians, rss, fleet_jobs):
 
 def main():
     results, out = sys.argv[1], sys.argv[2]
-    medians, rss, populate, meta = load(results)
+    medians, rss, populate, meta, streams = load(results)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -223,12 +250,15 @@ def main():
         reads, total = rss.get((label, "reads")), rss.get((label, "all"))
         lines += [f"Peak RSS of the server (VmHWM): {fmt(reads, 0)} MB after the reads, "
                   f"{fmt(total, 0)} MB after plans and writes.", ""]
+    lines += stream_section(streams)
     lines += targets(medians, rss, meta.get("fleet", [0, 300, 0])[1])
     open(out, "w").write("\n".join(lines) + "\n")
     print("wrote", out)
     if smoke:
         bad = [f"{k[0]} {k[1]} at {k[2]}: {m['requests']} requests, {m['errors']} errors"
                for k, m in medians.items() if m["errors"] or not m["requests"]]
+        bad += [f"{label} stream: {r['missing']} deliveries missing"
+                for label, rows in streams.items() for r in rows if r["missing"]]
         if bad or not medians:
             print("smoke FAILED:\n  " + "\n  ".join(bad or ["no measurement"]), file=sys.stderr)
             sys.exit(1)

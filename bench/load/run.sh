@@ -11,7 +11,10 @@
 # windows of SECONDS_PER_RUN seconds per measurement, medians reported, each
 # throughput also as a ratio to GET /healthz on the same server and
 # connection count. Peak RSS (VmHWM) of the server after the reads and at
-# the end. See docs/benchmarks.md ("HTTP load") for the knobs.
+# the end. Then the event stream: how soon a created job's event reaches
+# STREAM_SUBSCRIBERS open streams. See docs/benchmarks.md ("HTTP load") for
+# the knobs; SCENARIOS="assign-unassign stream-latency" (for example) runs
+# only those (healthz always runs: every ratio needs it).
 #
 # PostgreSQL: a throw-away database per data set on BENCH_PG_URL (default
 # postgres://postgres@127.0.0.1:5432), created from its BENCH_PG_ADMIN_DB
@@ -39,6 +42,7 @@ if [ "$SMOKE" = 1 ]; then
     # Fixed, so CI always checks the same thing quickly.
     CONNECTIONS=8 RUNS=1 SECONDS_PER_RUN=1 WARMUP_MS=200 PLAN_CONNECTIONS=1
     FLEET_TECHNICIANS=50 FLEET_JOBS=500 FLEET_DAYS=2
+    STREAM_SUBSCRIBERS=5 STREAM_EVENTS=10
     OUT=${OUT:-$(mktemp --suffix=-load-smoke.md)}
 else
     CONNECTIONS=${CONNECTIONS:-1 8 32 128}
@@ -51,8 +55,11 @@ else
     FLEET_TECHNICIANS=${FLEET_TECHNICIANS:-1000}
     FLEET_JOBS=${FLEET_JOBS:-20000}
     FLEET_DAYS=${FLEET_DAYS:-10}
+    STREAM_SUBSCRIBERS=${STREAM_SUBSCRIBERS:-100}
+    STREAM_EVENTS=${STREAM_EVENTS:-200}
     OUT=${OUT:-docs/load-benchmarks.md}
 fi
+SCENARIOS=${SCENARIOS:-all}
 READS="healthz technicians jobs-by-date jobs-page job summary can-do best-technician"
 for binary in "$BIN/fieldopt" "$BIN/fieldopt-load"; do
     [ -x "$binary" ] || { echo "missing $binary (build it, or set BIN)" >&2; exit 1; }
@@ -100,7 +107,12 @@ record_rss() { # label phase
     note "{\"kind\": \"rss\", \"label\": \"$1\", \"phase\": \"$2\", \"vmhwm_kb\": $hwm, \"vmrss_kb\": $rss}"
 }
 
+selected() { # scenario
+    [ "$1" = healthz ] || [ "$SCENARIOS" = all ] || [[ " $SCENARIOS " == *" $1 "* ]]
+}
+
 load() { # label day scenario connections
+    selected "$3" || return 0
     "$BIN/fieldopt-load" run --url "http://127.0.0.1:$PORT" --scenario "$3" --connections "$4" \
         --duration-secs "$SECONDS_PER_RUN" --runs "$RUNS" --warmup-ms "$WARMUP_MS" --date "$2" \
         --plan-time-limit-ms "$PLAN_TIME_LIMIT_MS" --label "$1" | tee -a "$RESULTS"
@@ -137,6 +149,10 @@ measure() { # backend database_url dataset
         load "$label" "$day" assign-unassign "$connections"
     done
     record_rss "$label" all
+    if selected stream-latency; then
+        "$BIN/fieldopt-load" stream-latency --url "http://127.0.0.1:$PORT" --label "$label" \
+            --subscribers "$STREAM_SUBSCRIBERS" --events "$STREAM_EVENTS" | tee -a "$RESULTS"
+    fi
     stop_server
     echo "$label done in $((SECONDS - started)) s" >&2
 }
@@ -166,7 +182,7 @@ done
 if [ "$SMOKE" = 1 ]; then
     command="bash bench/load/run.sh --smoke"
 else
-    command="CONNECTIONS=\"$CONNECTIONS\" RUNS=$RUNS SECONDS_PER_RUN=$SECONDS_PER_RUN bash bench/load/run.sh"
+    command="SCENARIOS=\"$SCENARIOS\" CONNECTIONS=\"$CONNECTIONS\" RUNS=$RUNS SECONDS_PER_RUN=$SECONDS_PER_RUN bash bench/load/run.sh"
 fi
 note "{\"kind\": \"meta\", \"command\": \"${command//\"/\\\"}\", \"bin\": \"$BIN\", \"smoke\": $SMOKE, \"runs\": $RUNS, \"seconds_per_run\": $SECONDS_PER_RUN, \"warmup_ms\": $WARMUP_MS, \"plan_time_limit_ms\": $PLAN_TIME_LIMIT_MS, \"fleet\": [$FLEET_TECHNICIANS, $FLEET_JOBS, $FLEET_DAYS], \"load_before\": \"$LOAD_BEFORE\", \"load_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"wall_seconds\": $SECONDS}"
 python3 bench/load/report.py "$RESULTS" "$OUT"

@@ -3,7 +3,10 @@
 //! `populate` creates technicians and jobs through the API; `run` keeps N
 //! connections busy on one scenario and reports, for each of several
 //! consecutive measurement windows, requests per second and latency
-//! percentiles (one JSON line per window; `bench/load/run.sh` takes medians).
+//! percentiles (one JSON line per window; `bench/load/run.sh` takes medians);
+//! `stream-latency` measures how soon events reach stream subscribers.
+
+mod stream_latency;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +70,23 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         plan_time_limit_ms: u64,
         /// Label for the report (backend and data set).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Measure how soon a created job's event reaches stream subscribers.
+    StreamLatency {
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        url: String,
+        /// Open event streams.
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        /// Jobs created, one at a time.
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        /// Jobs created per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Label for the report (backend).
         #[arg(long, default_value = "")]
         label: String,
     },
@@ -518,5 +538,12 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Command::StreamLatency {
+            url,
+            subscribers,
+            events,
+            rate,
+            label,
+        } => stream_latency::stream_latency(&url, subscribers.max(1), events.max(1), rate, &label).await,
     }
 }

@@ -184,8 +184,10 @@ operations! {
     GetBestTechnician = "get_best_technician",
     /// Plan a day.
     PlanDay = "plan_day",
-    /// Read the change feed (pages or the stream).
+    /// Read the change feed, a page at a time.
     ListEvents = "list_events",
+    /// Follow the change feed as Server-Sent Events.
+    StreamEvents = "stream_events",
     /// Create, list, change and delete webhook endpoints; see and retry
     /// their deliveries.
     ManageWebhooks = "manage_webhooks",
@@ -234,7 +236,8 @@ pub const fn access(role: Role, operation: Operation) -> Access {
             | Op::FailJob
             | Op::ListTechnicianAssignments
             | Op::GetJobAssignment
-            | Op::ListEvents => Access::Own,
+            | Op::ListEvents
+            | Op::StreamEvents => Access::Own,
             Op::CreateTechnician
             | Op::UpdateTechnician
             | Op::DeleteTechnician
@@ -351,6 +354,9 @@ mod tests {
             (Op::GetAutoRoute, All, All, None),
             (Op::GetBestTechnician, All, All, None),
             (Op::PlanDay, All, All, None),
+            (Op::ListEvents, All, All, Own),
+            (Op::StreamEvents, All, All, Own),
+            (Op::ManageWebhooks, All, All, None),
         ]
     };
 

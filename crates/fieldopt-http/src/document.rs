@@ -47,7 +47,19 @@ fn typed_events(doc: &mut Value) {
             .collect::<String>()
             + "Event";
         let reference = format!("#/components/schemas/{name}");
+        let data_example = doc
+            .pointer(&format!("/components/schemas/{data}/example"))
+            .cloned()
+            .unwrap_or_else(|| json!({"id": 7}));
+        let example = json!({
+            "id": 1042, "type": event_type.as_str(), "occurred_at": "2026-04-15T08:00:00.123456Z",
+            "actor": "dispatcher@example.com", "data": data_example
+        });
+        if *event_type == EventType::AssignmentCreated {
+            doc["components"]["schemas"]["Event"]["example"] = example.clone();
+        }
         doc["components"]["schemas"][&name] = json!({
+            "example": example,
             "type": "object",
             "description": format!("A `{}` event.", event_type.as_str()),
             "required": ["id", "type", "occurred_at", "actor", "data"],
@@ -65,23 +77,30 @@ fn typed_events(doc: &mut Value) {
         variants.push(json!({"$ref": reference}));
     }
     let schemas = &mut doc["components"]["schemas"];
+    let example = schemas["Event"]["example"].take();
     schemas["Event"] = json!({
+        "example": example.clone(),
         "description": "One event of the change feed: `data` is the resource as the API returns it (for deletions, its id)",
         "oneOf": variants,
         "discriminator": {"propertyName": "type", "mapping": mapping}
     });
     schemas["DeletedResource"] = json!({
         "type": "object",
+        "example": {"id": 7},
         "description": "What is left of a deleted resource: its id",
         "required": ["id"],
         "properties": {"id": {"type": "integer", "format": "int64", "minimum": 1}}
     });
     if schemas.get("WebhookEndpoint").is_none() {
-        schemas["WebhookEndpoint"] = json!({"type": "object"});
+        schemas["WebhookEndpoint"] = json!({"type": "object", "example": {}});
     }
     if let Some(events) = schemas.pointer_mut("/EventPage/properties/events") {
         *events = json!({"type": "array", "items": {"$ref": "#/components/schemas/Event"},
                          "description": "Events in id order"});
+    }
+    let page_example = json!({"events": [example], "last_id": 1042});
+    if let Some(page) = schemas.get_mut("EventPage") {
+        page["example"] = page_example;
     }
 }
 

@@ -439,19 +439,18 @@ pub async fn list_events(
 ///
 /// `text/event-stream`: each event as `id:` (its id), `event:` (its type)
 /// and `data:` (the same JSON as in `GET /events`). Reconnect with
-/// `Last-Event-ID` (browsers do it by themselves) or `?after=` to get
-/// exactly the events you missed, then live ones; without either the stream
-/// starts with new events. A `: heartbeat` comment comes every 15 s. A
-/// stream that falls more than the buffer behind gets a final `lagged`
+/// the `Last-Event-ID` header (browsers' `EventSource` sends it by itself;
+/// it wins over `after`; described here rather than as a parameter because
+/// some client generators cannot build optional headers) or `?after=` to
+/// get exactly the events you missed, then live ones; without either the
+/// stream starts with new events. A `: heartbeat` comment comes every 15 s.
+/// A stream that falls more than the buffer behind gets a final `lagged`
 /// event and is closed: reconnect with its last id. At shutdown streams end
 /// with a `shutdown` event. Events committed by other processes on the same
 /// database arrive within a second.
 #[utoipa::path(
     tag = "events",
-    params(
-        StreamQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "The last event id received; the stream resumes after it"),
-    ),
+    params(StreamQuery),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "Invalid `after`, `Last-Event-ID` or `types`", body = Problem, content_type = "application/problem+json"),
@@ -465,7 +464,7 @@ pub async fn stream_events(
     query: web::Query<StreamQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = caller.scope(Operation::ListEvents)?;
+    let scope = caller.scope(Operation::StreamEvents)?;
     let filter = types_field(&query.types)?;
     let resume = match request.headers().get("last-event-id") {
         Some(value) => Some(after_field(

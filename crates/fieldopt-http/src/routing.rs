@@ -686,6 +686,7 @@ pub struct PlanApplied {
 
 /// One technician's route in a `plan.applied` event.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"technician_id": 1, "job_ids": [3, 4]}))]
 pub struct AppliedRoute {
     technician_id: i64,
     job_ids: Vec<i64>,

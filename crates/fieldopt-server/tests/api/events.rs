@@ -86,7 +86,7 @@ async fn every_change_has_exactly_one_event_with_the_resource(app: TestApp) {
 
     let response = app
         .client
-        .put(app.url(&format!("/api/v1/technicians/{tech_id}/location")))
+        .patch(app.url(&format!("/api/v1/technicians/{tech_id}/location")))
         .json(&json!({"latitude": 40.7, "longitude": -74.0}))
         .send()
         .await
@@ -207,7 +207,7 @@ async fn every_change_has_exactly_one_event_with_the_resource(app: TestApp) {
 
     let response = app
         .client
-        .put(app.url(&format!("/api/v1/technicians/{}/status", id(&other))))
+        .patch(app.url(&format!("/api/v1/technicians/{}/status", id(&other))))
         .json(&json!({"status": "off_duty"}))
         .send()
         .await
@@ -633,8 +633,8 @@ async fn a_slow_stream_is_closed_with_a_lagged_event(backend: Backend) {
         return;
     };
     let mut stream = EventStream::open(&app.address, &app.client, "", None).await;
-    // Many large events while the client reads nothing: the socket fills,
-    // the stream falls behind the broadcast.
+    // Many large events (about 9 MB) while the client reads nothing: the
+    // socket buffers fill, the stream falls behind the broadcast.
     let notes = "x".repeat(4000);
     let writers: Vec<_> = (0..8)
         .map(|_| {
@@ -642,7 +642,7 @@ async fn a_slow_stream_is_closed_with_a_lagged_event(backend: Backend) {
             let url = app.url("/api/v1/jobs");
             let notes = notes.clone();
             tokio::spawn(async move {
-                for _ in 0..100 {
+                for _ in 0..250 {
                     let response = client
                         .post(&url)
                         .json(&json!({

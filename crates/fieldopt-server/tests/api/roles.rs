@@ -307,7 +307,12 @@ async fn every_role_gets_exactly_what_the_table_gives_on_every_operation() {
                 )
                 .await;
                 let status = response.status();
-                let text = response.text().await.unwrap_or_default();
+                // A stream never ends by itself: its status is the answer.
+                let text = if status.is_success() && operation == Operation::StreamEvents {
+                    String::new()
+                } else {
+                    response.text().await.unwrap_or_default()
+                };
                 let cell = format!("{who:?} × {op_id} ({method} {path}): {status} {text}");
                 if who.permitted(operation, template.contains('{')) {
                     assert!(

@@ -26,6 +26,7 @@ pub mod routing;
 pub mod security;
 mod state;
 pub mod technicians;
+pub mod webhooks;
 pub mod wire;
 
 use actix_cors::Cors;
@@ -44,6 +45,7 @@ pub use error::{ApiError, Problem};
 pub use events::EventSettings;
 pub use security::{Security, SecuritySettings};
 pub use state::{ApiSettings, AppState, PlanLimits, today};
+pub use webhooks::WebhookSettings;
 
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -63,6 +65,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "assignments", description = "Who holds which job, under the hard rules"),
         (name = "routing", description = "Recommendations"),
         (name = "events", description = "The change feed: pages, a live stream, webhooks"),
+        (name = "webhooks", description = "Endpoints that receive the change feed as signed POSTs, and their delivery log"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     servers((url = "/", description = "The server that serves this document")),
@@ -137,7 +140,14 @@ fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .service(routing::get_best_technician)
         .service(routing::plan_day)
         .service(events::list_events)
-        .service(events::stream_events);
+        .service(events::stream_events)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::create_webhook)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::list_webhook_deliveries)
+        .service(webhooks::retry_webhook_delivery);
 }
 
 fn operations(cfg: &mut ServiceConfig<'_>) {
@@ -303,10 +313,22 @@ fn shared_responses() -> [SharedResponse; 11] {
     ]
 }
 
+/// The access policy that governs an operation id: the operation of that
+/// name, or the one a family of operations shares (the webhook operations
+/// are all `manage_webhooks`).
+pub fn policy(operation_id: &str) -> Option<fieldopt_domain::access::Operation> {
+    use fieldopt_domain::access::Operation;
+    Operation::from_name(operation_id).or_else(|| {
+        webhooks::OPERATION_IDS
+            .contains(&operation_id)
+            .then_some(Operation::ManageWebhooks)
+    })
+}
+
 /// Who may call an operation, from the access table, for its description.
 fn who_may_call(operation_id: &str) -> String {
-    use fieldopt_domain::access::{Access, Operation, Role, access};
-    let Some(operation) = Operation::from_name(operation_id) else {
+    use fieldopt_domain::access::{Access, Role, access};
+    let Some(operation) = policy(operation_id) else {
         return "**Access:** open, no token needed.".to_string();
     };
     let mut all = Vec::new();

@@ -19,7 +19,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
-use fieldopt_domain::access::{Access, Operation, access};
+use fieldopt_domain::access::{Access, access};
 use ipnet::IpNet;
 
 use crate::auth::{AuthSettings, Authenticator, Caller, Rejection};
@@ -205,7 +205,7 @@ pub async fn access_control(
         method => routes
             .operation(method, req.path())
             .filter(|id| !crate::OPEN_OPERATIONS.contains(id))
-            .map(|id| Operation::from_name(id).ok_or(id)),
+            .map(|id| crate::policy(id).ok_or(id)),
     };
     let caller = match &operation {
         Some(_) => Some(security.caller(req.headers()).await),

@@ -30,6 +30,8 @@ pub struct ApiSettings {
     pub single_writer: bool,
     /// The change feed and its streams.
     pub events: EventSettings,
+    /// Webhook delivery.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// What one day plan may cost.
@@ -62,6 +64,7 @@ impl Default for ApiSettings {
             idempotency: fieldopt_store::idempotency::Limits::default(),
             single_writer: false,
             events: EventSettings::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldopt_http::auth::{AuthSettings, JwksSource};
 use fieldopt_http::rate_limit::RateLimitSettings;
-use fieldopt_http::{ApiSettings, EventSettings, PlanLimits, SecuritySettings};
+use fieldopt_http::{ApiSettings, EventSettings, PlanLimits, SecuritySettings, WebhookSettings};
 use fieldopt_store::DatabaseTarget;
 use fieldopt_store::idempotency::Limits as IdempotencyLimits;
 use ipnet::IpNet;
@@ -185,6 +186,27 @@ pub struct Settings {
     /// in production; tests shorten it.
     #[arg(skip = std::time::Duration::from_secs(15))]
     pub event_heartbeat: std::time::Duration,
+    /// Allow webhooks to `http://` URLs and to private, loopback and
+    /// link-local addresses (tests, sidecars); `1` or `true`.
+    #[arg(long, env = "FIELDOPT_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false, global = true, value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub webhooks_allow_private: bool,
+    /// Multiplies every delay of the webhook retry schedule: 1 in
+    /// production; tests shorten the schedule (0.001 makes 5 s into 5 ms).
+    #[arg(long, env = "FIELDOPT_WEBHOOK_RETRY_SCALE", default_value_t = 1.0, global = true, value_parser = parse_scale)]
+    pub webhook_retry_scale: f64,
+    /// How long a process's claim on a webhook endpoint lasts, in
+    /// milliseconds: a process that dies mid-delivery delays that
+    /// endpoint by at most this long.
+    #[arg(long, env = "FIELDOPT_WEBHOOK_LEASE_MS", default_value_t = 60_000, global = true, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub webhook_lease_ms: u64,
+    /// A webhook endpoint failing continuously for this many milliseconds
+    /// is disabled (24 h; tests shorten it).
+    #[arg(long, env = "FIELDOPT_WEBHOOK_DISABLE_AFTER_MS", default_value_t = 86_400_000, global = true, value_parser = clap::value_parser!(u64).range(1..=2_592_000_000))]
+    pub webhook_disable_after_ms: u64,
+    /// How often each process looks for due webhook deliveries, in
+    /// milliseconds.
+    #[arg(long, env = "FIELDOPT_WEBHOOK_POLL_MS", default_value_t = 250, global = true, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
     /// `pretty` or `json`.
     #[arg(long, env = "FIELDOPT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
@@ -263,6 +285,14 @@ fn parse_speed(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A retry scale: finite, above 0, at most 1000.
+fn parse_scale(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 && scale <= 1000.0 => Ok(scale),
+        _ => Err(format!("{text:?} is not a factor above 0 and at most 1000")),
+    }
+}
+
 const TWO: NonZeroU32 = NonZeroU32::new(2).expect("two is not zero");
 
 fn parse_secret(text: &str) -> Result<SecretString, String> {
@@ -313,6 +343,11 @@ impl Settings {
             event_retention_days: 30,
             event_stream_buffer: 1024,
             event_heartbeat: std::time::Duration::from_secs(15),
+            webhooks_allow_private: false,
+            webhook_retry_scale: 1.0,
+            webhook_lease_ms: 60_000,
+            webhook_disable_after_ms: 86_400_000,
+            webhook_poll_ms: 250,
             log_format: LogFormat::Pretty,
             workers: Some(2),
             auth_secret: None,
@@ -360,6 +395,14 @@ impl Settings {
                     .filter(|target| !target.has_single_writer())
                     .map(|target| (target, self.db_timeout())),
                 ..EventSettings::default()
+            },
+            webhooks: WebhookSettings {
+                allow_private: self.webhooks_allow_private,
+                retry_scale: self.webhook_retry_scale,
+                lease: Duration::from_millis(self.webhook_lease_ms),
+                disable_after: Duration::from_millis(self.webhook_disable_after_ms),
+                poll_interval: Duration::from_millis(self.webhook_poll_ms),
+                ..WebhookSettings::default()
             },
         }
     }

@@ -6,6 +6,7 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context, bail};
 use fieldopt_http::auth::JwksSource;
+use fieldopt_http::webhooks::WebhookWorker;
 use fieldopt_http::{AppState, Security};
 use fieldopt_store::{DatabaseTarget, DbPool, PoolOptions, build_pool, run_migrations};
 
@@ -45,6 +46,7 @@ pub struct Application {
     pool: DbPool,
     server: Server,
     state: AppState,
+    webhooks: WebhookWorker,
 }
 
 impl std::fmt::Debug for Application {
@@ -113,11 +115,13 @@ impl Application {
             state.clone(),
             EVENT_PURGE_INTERVAL,
         ));
+        let webhooks = WebhookWorker::spawn(state.clone());
         Ok(Self {
             port,
             pool,
             server,
             state,
+            webhooks,
         })
     }
 
@@ -137,6 +141,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let hub = self.state.event_hub();
+        let webhooks = self.webhooks.clone();
         tokio::spawn(async move {
             if let Err(error) = stop_signal().await {
                 tracing::error!(%error, "cannot listen for stop signals");
@@ -144,9 +149,11 @@ impl Application {
             }
             tracing::info!("stopping: ending event streams, finishing requests");
             hub.close();
+            webhooks.stop();
             handle.stop(true).await;
         });
         let outcome = self.server.await;
+        self.webhooks.stop();
         let released = self.state.release_held_idempotency_keys().await;
         if released > 0 {
             tracing::info!(

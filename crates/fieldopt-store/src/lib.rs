@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod technicians;
 pub mod versions;
+pub mod webhooks;
 pub mod workload;
 
 pub use connection::{

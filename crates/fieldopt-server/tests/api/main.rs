@@ -25,3 +25,4 @@ mod rate_limits;
 mod roles;
 mod routing;
 mod technicians;
+mod webhooks;

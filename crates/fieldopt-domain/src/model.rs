@@ -112,7 +112,7 @@ impl Job {
 }
 
 /// A live or past link between a job and a technician.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Assignment {
     /// Identifier.
     pub id: AssignmentId,

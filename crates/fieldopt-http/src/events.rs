@@ -22,7 +22,7 @@ use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Actor, EventType, EventTypeFilter};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
 use fieldopt_store::{
-    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, assignments, jobs, technicians,
+    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -107,8 +107,7 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
                 technician_id: None,
                 data: deleted(id.0),
             },
-            Change::Assignment(event_type, id) => {
-                let (assignment, _) = assignments::find(conn, id)?;
+            Change::Assignment(event_type, assignment) => {
                 NewEvent {
                     event_type,
                     technician_id: Some(assignment.technician_id),

@@ -87,19 +87,16 @@ pub(crate) fn set_work_date(conn: &mut DbConn, id: i64, date: NaiveDate) -> Stor
 }
 
 pub(crate) fn end_live_assignment(conn: &mut DbConn, job: JobId, stamp: &Stamp) -> StoreResult<()> {
-    let ended: Vec<i64> = on_backend!(conn, c => diesel::update(
+    let ended: Vec<AssignmentRow> = on_backend!(conn, c => diesel::update(
             assignments::table
                 .filter(assignments::job_id.eq(job.0))
                 .filter(assignments::ended_at.is_null()),
         )
         .set(assignments::ended_at.eq(to_db_time(stamp.at)))
-        .returning(assignments::id)
+        .returning(AssignmentRow::as_returning())
         .get_results(c)?);
-    for id in ended {
-        stamp.record(Change::Assignment(
-            EventType::AssignmentEnded,
-            AssignmentId(id),
-        ));
+    for row in ended {
+        stamp.record(Change::Assignment(EventType::AssignmentEnded, row.into()));
     }
     Ok(())
 }
@@ -127,7 +124,7 @@ fn insert(
     let assignment: Assignment = row.into();
     stamp.record(Change::Assignment(
         EventType::AssignmentCreated,
-        assignment.id,
+        assignment.clone(),
     ));
     Ok(assignment)
 }

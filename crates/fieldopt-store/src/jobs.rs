@@ -212,9 +212,13 @@ pub fn find(conn: &mut DbConn, id: JobId) -> StoreResult<Job> {
         .first(c)
         .optional()?);
     let row = row.ok_or(StoreError::NotFound(Entity::Job))?;
-    load_many(conn, vec![row])?
-        .pop()
-        .ok_or(StoreError::NotFound(Entity::Job))
+    // `= ?` rather than `IN (…)`: a statement of fixed text, which both
+    // backends keep prepared (every write reads its job again for events).
+    let skills: Vec<String> = on_backend!(conn, c => job_skills::table
+        .filter(job_skills::job_id.eq(id.0))
+        .select(job_skills::skill)
+        .load(c)?);
+    row.into_domain(skills)
 }
 
 /// Jobs by id, in id order; `NotFound` naming none if any is missing

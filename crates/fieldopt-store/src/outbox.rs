@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use fieldopt_domain::{Actor, AssignmentId, EventType, EventTypeFilter, JobId, TechnicianId};
+use fieldopt_domain::{Actor, Assignment, EventType, EventTypeFilter, JobId, TechnicianId};
 
 use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::{event_retention, events};
@@ -42,8 +42,8 @@ pub enum Change {
     Job(EventType, JobId),
     /// A job was deleted; what it was is gone with it.
     JobDeleted(JobId),
-    /// An assignment was created or ended.
-    Assignment(EventType, AssignmentId),
+    /// An assignment was created or ended: the row as it is now.
+    Assignment(EventType, Assignment),
     /// An event the caller rendered itself (a plan applied).
     Rendered(NewEvent),
 }
@@ -106,9 +106,9 @@ pub fn append(conn: &mut DbConn, stamp: &Stamp, new: &[NewEvent]) -> StoreResult
                 .execute(c)?;
         }
         DbConn::Sqlite(c) => {
-            // One statement per row: SQLite takes batches, but only of rows
-            // with the same columns, which these are; kept simple and
-            // uniform with the single-row case that dominates.
+            // One statement per row: its text never changes, so SQLite
+            // keeps it prepared, which beats preparing a batch of a new
+            // length each time (most writes make one to three events).
             for row in &rows {
                 diesel::insert_into(events::table).values(row).execute(c)?;
             }

@@ -245,9 +245,20 @@ pub fn find(conn: &mut DbConn, id: TechnicianId) -> StoreResult<Technician> {
         .first(c)
         .optional()?);
     let row = row.ok_or(StoreError::NotFound(Entity::Technician))?;
-    load_many(conn, vec![row])?
-        .pop()
-        .ok_or(StoreError::NotFound(Entity::Technician))
+    // `= ?` rather than `IN (…)`: statements of fixed text, which both
+    // backends keep prepared.
+    let (skills, areas) = on_backend!(conn, c => {
+        let skills: Vec<String> = technician_skills::table
+            .filter(technician_skills::technician_id.eq(id.0))
+            .select(technician_skills::skill)
+            .load(c)?;
+        let areas: Vec<String> = technician_areas::table
+            .filter(technician_areas::technician_id.eq(id.0))
+            .select(technician_areas::area)
+            .load(c)?;
+        (skills, areas)
+    });
+    row.into_domain(skills, areas)
 }
 
 /// A live technician with its workload on `date`.

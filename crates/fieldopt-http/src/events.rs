@@ -21,9 +21,7 @@ use chrono::{DateTime, Utc};
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Actor, EventType, EventTypeFilter};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::{
-    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians,
-};
+use fieldopt_store::{DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -107,13 +105,11 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
                 technician_id: None,
                 data: deleted(id.0),
             },
-            Change::Assignment(event_type, assignment) => {
-                NewEvent {
-                    event_type,
-                    technician_id: Some(assignment.technician_id),
-                    data: to_json(&AssignmentResponse::from(assignment)),
-                }
-            }
+            Change::Assignment(event_type, assignment) => NewEvent {
+                event_type,
+                technician_id: Some(assignment.technician_id),
+                data: to_json(&AssignmentResponse::from(assignment)),
+            },
             Change::Rendered(event) => event,
         });
     }

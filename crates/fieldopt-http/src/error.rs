@@ -31,8 +31,10 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
-    /// 410 of the event feed: the oldest event id still kept.
+    /// 410 of the event feed only (see `EventsPurged`): the oldest event
+    /// id still kept.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub oldest_id: Option<i64>,
 }
 

@@ -100,6 +100,11 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
                     data: to_json(&JobResponse::from(job)),
                 }
             }
+            Change::JobState(event_type, job) => NewEvent {
+                event_type,
+                technician_id: job.assigned_technician,
+                data: to_json(&JobResponse::from(job)),
+            },
             Change::JobDeleted(id) => NewEvent {
                 event_type: EventType::JobDeleted,
                 technician_id: None,

@@ -165,27 +165,30 @@ fn require_pending(job: &Job) -> StoreResult<()> {
 }
 
 /// Gives a pending job to a locked technician: job state, capacity, row,
-/// but not history or automatic status, which callers record.
+/// but not history or automatic status, which callers record. Returns the
+/// assignment and the job as it is now.
 fn give(
     conn: &mut DbConn,
     job: &Job,
     tech: TechnicianId,
     stamp: &Stamp,
     placement: Option<Placement>,
-) -> StoreResult<Assignment> {
-    if !job_store::set_assignment_state(
+) -> StoreResult<(Assignment, Job)> {
+    let Some(assigned) = job_store::set_assignment_state(
         conn,
-        job.id,
+        job,
         JobStatus::Pending,
         JobStatus::Assigned,
         Some(tech),
         stamp.at,
-    )? {
+    )?
+    else {
         return Err(StoreError::conflict("Job is no longer pending"));
-    }
+    };
     let work_date = job.work_date(stamp.at.date_naive());
     workload::reserve(conn, tech, work_date)?;
-    insert(conn, job.id, tech, work_date, stamp, placement)
+    let assignment = insert(conn, job.id, tech, work_date, stamp, placement)?;
+    Ok((assignment, assigned))
 }
 
 fn record_assigned(
@@ -225,9 +228,9 @@ pub fn assign(
         Some(job_id),
     )?;
     check_soft_rules(&job, &tech, load, force)?;
-    let assignment = give(conn, &job, tech_id, stamp, None)?;
+    let (assignment, assigned) = give(conn, &job, tech_id, stamp, None)?;
     record_assigned(conn, job_id, tech_id, stamp)?;
-    stamp.record(Change::Job(EventType::JobStatusChanged, job_id));
+    stamp.record(Change::JobState(EventType::JobStatusChanged, assigned));
     technicians::refresh_automatic_status(conn, tech_id, stamp)?;
     Ok(assignment)
 }
@@ -278,9 +281,11 @@ pub fn assign_placed(
             None => workload::day_load(conn, tech_id, date, None)?,
         };
         check_soft_rules(job, &tech, load, force).map_err(|e| in_batch(job_id, e))?;
-        created.push(give(conn, job, tech_id, stamp, placement).map_err(|e| in_batch(job_id, e))?);
+        let (assignment, assigned) =
+            give(conn, job, tech_id, stamp, placement).map_err(|e| in_batch(job_id, e))?;
+        created.push(assignment);
         record_assigned(conn, job_id, tech_id, stamp)?;
-        stamp.record(Change::Job(EventType::JobStatusChanged, job_id));
+        stamp.record(Change::JobState(EventType::JobStatusChanged, assigned));
         loads.insert(
             date,
             DayLoad {
@@ -293,26 +298,28 @@ pub fn assign_placed(
     Ok(created)
 }
 
-/// Takes an assigned job back from its (locked) technician.
-fn take_back(conn: &mut DbConn, job: &Job, stamp: &Stamp) -> StoreResult<TechnicianId> {
+/// Takes an assigned job back from its (locked) technician; returns the
+/// technician and the job as it is now.
+fn take_back(conn: &mut DbConn, job: &Job, stamp: &Stamp) -> StoreResult<(TechnicianId, Job)> {
     let live = live_row(conn, job.id)?
         .ok_or_else(|| StoreError::Corrupt(format!("assigned job {} has no assignment", job.id)))?;
     let tech = TechnicianId(live.technician_id);
-    if !job_store::set_assignment_state(
+    let Some(pending) = job_store::set_assignment_state(
         conn,
-        job.id,
+        job,
         JobStatus::Assigned,
         JobStatus::Pending,
         None,
         stamp.at,
-    )? {
+    )?
+    else {
         return Err(StoreError::conflict(
             "Job was changed by another request; retry",
         ));
-    }
+    };
     workload::release(conn, tech, live.work_date)?;
     end_live_assignment(conn, job.id, stamp)?;
-    Ok(tech)
+    Ok((tech, pending))
 }
 
 fn require_assigned(job: &Job) -> StoreResult<()> {
@@ -380,8 +387,9 @@ pub fn batch_unassign(
                 StoreError::conflict("Job was reassigned concurrently; retry"),
             ));
         }
-        touched.push(take_back(conn, job, stamp)?);
-        stamp.record(Change::Job(EventType::JobStatusChanged, job.id));
+        let (tech, pending) = take_back(conn, job, stamp)?;
+        touched.push(tech);
+        stamp.record(Change::JobState(EventType::JobStatusChanged, pending));
         let mut event = NewEvent::new(
             job.id,
             stamp,
@@ -436,9 +444,8 @@ pub fn reassign(
         Some(job_id),
     )?;
     check_soft_rules(&job, &tech, load, force)?;
-    take_back(conn, &job, stamp)?;
-    let pending = job_store::find(conn, job_id)?;
-    let assignment = give(conn, &pending, new_tech, stamp, None)?;
+    let (_, pending) = take_back(conn, &job, stamp)?;
+    let (assignment, moved) = give(conn, &pending, new_tech, stamp, None)?;
     let mut event = NewEvent::new(
         job_id,
         stamp,
@@ -450,7 +457,7 @@ pub fn reassign(
     event.previous_technician_id = Some(old_tech);
     events::record(conn, event)?;
     // Its status went back and forth; what changed is its technician.
-    stamp.record(Change::Job(EventType::JobUpdated, job_id));
+    stamp.record(Change::JobState(EventType::JobUpdated, moved));
     technicians::refresh_automatic_status(conn, old_tech, stamp)?;
     technicians::refresh_automatic_status(conn, new_tech, stamp)?;
     Ok(assignment)

@@ -639,15 +639,15 @@ pub fn summary(conn: &mut DbConn, scheduled_date: Option<NaiveDate>) -> StoreRes
 /// Sets a job's technician and status after its assignment changed.
 pub(crate) fn set_assignment_state(
     conn: &mut DbConn,
-    id: JobId,
+    job: &Job,
     expected: JobStatus,
     status: JobStatus,
     technician: Option<TechnicianId>,
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let changed = on_backend!(conn, c => diesel::update(
+) -> StoreResult<Option<Job>> {
+    let updated: Option<JobRow> = on_backend!(conn, c => diesel::update(
             jobs::table
-                .filter(jobs::id.eq(id.0))
+                .filter(jobs::id.eq(job.id.0))
                 .filter(jobs::status.eq(expected.as_str())),
         )
         .set((
@@ -655,8 +655,12 @@ pub(crate) fn set_assignment_state(
             jobs::technician_id.eq(technician.map(|t| t.0)),
             jobs::updated_at.eq(to_db_time(now)),
         ))
-        .execute(c)?);
-    Ok(changed == 1)
+        .returning(JobRow::as_returning())
+        .get_result(c)
+        .optional()?);
+    // The row as stored now; its skills did not change.
+    let skills = job.skills_required.iter().map(|s| s.as_str().to_string()).collect();
+    updated.map(|row| row.into_domain(skills)).transpose()
 }
 
 /// Fills in the search key of jobs written before it existed, a batch at a

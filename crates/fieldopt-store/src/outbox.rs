@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use fieldopt_domain::{Actor, Assignment, EventType, EventTypeFilter, JobId, TechnicianId};
+use fieldopt_domain::{Actor, Assignment, EventType, EventTypeFilter, Job, JobId, TechnicianId};
 
 use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::{event_retention, events};
@@ -34,18 +34,37 @@ const APPEND_LOCK: i64 = 0x6669_656c_646f_7074;
 pub const MAX_PAGE: i64 = 1000;
 
 /// Something a command changed, noted on its [`Stamp`] for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A change names what changed, or carries it as it is now when the
+/// command holds it anyway (no read again to render it).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A technician record changed in the way the type says.
     Technician(EventType, TechnicianId),
     /// A job changed in the way the type says.
     Job(EventType, JobId),
+    /// A job changed in the way the type says: the job as it is now.
+    JobState(EventType, Job),
     /// A job was deleted; what it was is gone with it.
     JobDeleted(JobId),
     /// An assignment was created or ended: the row as it is now.
     Assignment(EventType, Assignment),
     /// An event the caller rendered itself (a plan applied).
     Rendered(NewEvent),
+}
+
+impl Change {
+    /// What makes two changes the same: the event type and the record
+    /// (`None`: never merged).
+    fn key(&self) -> Option<(EventType, i64)> {
+        match self {
+            Change::Technician(event_type, id) => Some((*event_type, id.0)),
+            Change::Job(event_type, id) => Some((*event_type, id.0)),
+            Change::JobState(event_type, job) => Some((*event_type, job.id.0)),
+            Change::JobDeleted(id) => Some((EventType::JobDeleted, id.0)),
+            Change::Assignment(event_type, assignment) => Some((*event_type, assignment.id.0)),
+            Change::Rendered(_) => None,
+        }
+    }
 }
 
 /// An event to append.
@@ -83,34 +102,48 @@ pub fn append(conn: &mut DbConn, stamp: &Stamp, new: &[NewEvent]) -> StoreResult
     }
     let at = to_db_time(stamp.at);
     let actor = stamp.actor.as_str();
-    let rows: Vec<_> = new
-        .iter()
-        .map(|event| {
-            (
-                events::event_type.eq(event.event_type.as_str()),
-                events::occurred_at.eq(at),
-                events::actor.eq(Some(actor)),
-                events::technician_id.eq(event.technician_id.map(|t| t.0)),
-                events::data.eq(event.data.as_str()),
-            )
-        })
-        .collect();
     match conn {
         DbConn::Postgres(c) => {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
-                .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
-                .bind::<diesel::sql_types::Text, _>(NOTIFY_CHANNEL)
-                .execute(c)?;
-            diesel::insert_into(events::table)
-                .values(&rows)
-                .execute(c)?;
+            use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+            // One round trip, under the commit-order lock: the lock (and
+            // the wake-up, sent at commit) come before the first row draws
+            // its id, and the rows keep their order. Written as SQL because
+            // the saved round trip is measured (docs/benchmarks.md).
+            let types: Vec<&str> = new.iter().map(|e| e.event_type.as_str()).collect();
+            let technicians: Vec<Option<i64>> =
+                new.iter().map(|e| e.technician_id.map(|t| t.0)).collect();
+            let data: Vec<&str> = new.iter().map(|e| e.data.as_str()).collect();
+            diesel::sql_query(
+                "INSERT INTO events (event_type, occurred_at, actor, technician_id, data) \
+                 SELECT e.event_type, $1, $2, e.technician_id, e.data \
+                 FROM (SELECT pg_advisory_xact_lock($3), pg_notify($4, '')) AS locked, \
+                      unnest($5::text[], $6::bigint[], $7::text[]) \
+                      WITH ORDINALITY AS e(event_type, technician_id, data, position) \
+                 ORDER BY e.position",
+            )
+            .bind::<Timestamp, _>(at)
+            .bind::<Text, _>(actor)
+            .bind::<BigInt, _>(APPEND_LOCK)
+            .bind::<Text, _>(NOTIFY_CHANNEL)
+            .bind::<Array<Text>, _>(types)
+            .bind::<Array<Nullable<BigInt>>, _>(technicians)
+            .bind::<Array<Text>, _>(data)
+            .execute(c)?;
         }
         DbConn::Sqlite(c) => {
             // One statement per row: its text never changes, so SQLite
             // keeps it prepared, which beats preparing a batch of a new
             // length each time (most writes make one to three events).
-            for row in &rows {
-                diesel::insert_into(events::table).values(row).execute(c)?;
+            for event in new {
+                diesel::insert_into(events::table)
+                    .values((
+                        events::event_type.eq(event.event_type.as_str()),
+                        events::occurred_at.eq(at),
+                        events::actor.eq(Some(actor)),
+                        events::technician_id.eq(event.technician_id.map(|t| t.0)),
+                        events::data.eq(event.data.as_str()),
+                    ))
+                    .execute(c)?;
             }
         }
     }
@@ -272,14 +305,25 @@ impl Stamp {
             .push(change);
     }
 
-    /// The changes noted so far, in order, each once (a later repeat of
-    /// the same change is dropped: the event shows the state at commit).
+    /// The changes noted so far, in order, one per kind of change to one
+    /// record: a repeat takes the first one's place with its own (newer)
+    /// state, so the event shows the record as committed.
     pub fn take_changes(&self) -> Vec<Change> {
         let noted = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut seen = std::collections::HashSet::with_capacity(noted.len());
-        noted
-            .into_iter()
-            .filter(|change| seen.insert(change.clone()))
-            .collect()
+        let mut kept: Vec<Change> = Vec::with_capacity(noted.len());
+        let mut places = std::collections::HashMap::with_capacity(noted.len());
+        for change in noted {
+            match change.key() {
+                Some(key) => match places.get(&key) {
+                    Some(&place) => kept[place] = change,
+                    None => {
+                        places.insert(key, kept.len());
+                        kept.push(change);
+                    }
+                },
+                None => kept.push(change),
+            }
+        }
+        kept
     }
 }

@@ -31,10 +31,10 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
-    /// 410 of the event feed only (see `EventsPurged`): the oldest event
-    /// id still kept.
+    /// Only in the 410 of the event feed and stream
+    /// (`urn:fieldopt:problem:events-purged`): the oldest event id still
+    /// kept; resume with `after = oldest_id - 1`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(ignore)]
     pub oldest_id: Option<i64>,
 }
 

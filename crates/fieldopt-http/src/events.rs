@@ -361,28 +361,6 @@ fn after_field(name: &str, text: &str) -> Result<i64, ApiError> {
     parse_int(name, text.trim(), 0, i64::MAX)
 }
 
-/// The problem document of a 410 from the feed or the stream: the events
-/// asked for were purged by retention.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "type": "urn:fieldopt:problem:events-purged", "title": "Gone", "status": 410,
-    "detail": "Events after 0 are no longer kept (retention); the oldest kept is 5121: resume with after=5120",
-    "oldest_id": 5121
-}))]
-pub struct EventsPurged {
-    /// `urn:fieldopt:problem:events-purged`.
-    #[serde(rename = "type")]
-    problem_type: String,
-    /// `Gone`.
-    title: String,
-    /// 410.
-    status: u16,
-    /// What went wrong, for people.
-    detail: String,
-    /// The oldest event id still kept: resume with `after = oldest_id - 1`.
-    oldest_id: i64,
-}
-
 /// `Some(oldest kept id)` when events after `after` were purged.
 fn purged_after(conn: &mut DbConn, after: i64) -> StoreResult<Option<i64>> {
     let (purged_through, oldest) = outbox::retention_edge(conn)?;
@@ -417,7 +395,7 @@ fn purged(after: i64, oldest_id: i64) -> ApiError {
     responses(
         (status = 200, description = "Events after `after`, oldest first", body = EventPage),
         (status = 400, description = "Invalid `after`, `limit` or `types`", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Events after `after` were purged", body = EventsPurged, content_type = "application/problem+json"),
+        (status = 410, description = "Events after `after` were purged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/events")]
@@ -476,7 +454,7 @@ pub async fn list_events(
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "Invalid `after`, `Last-Event-ID` or `types`", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Events after the given id were purged", body = EventsPurged, content_type = "application/problem+json"),
+        (status = 410, description = "Events after the given id were purged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/events/stream")]

@@ -659,7 +659,11 @@ pub(crate) fn set_assignment_state(
         .get_result(c)
         .optional()?);
     // The row as stored now; its skills did not change.
-    let skills = job.skills_required.iter().map(|s| s.as_str().to_string()).collect();
+    let skills = job
+        .skills_required
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
     updated.map(|row| row.into_domain(skills)).transpose()
 }
 

@@ -443,6 +443,29 @@ impl EventStream {
     }
 }
 
+/// `writers` concurrent clients each create `each` jobs (with `notes`).
+async fn create_jobs(app: &TestApp, writers: usize, each: usize, notes: Option<&str>) {
+    let writers: Vec<_> = (0..writers)
+        .map(|k| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/jobs");
+            let body = json!({
+                "type": "repair", "customer": format!("Writer {k}"), "address": "1 Main St",
+                "scheduled_date": "2030-01-15", "notes": notes
+            });
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    let response = client.post(&url).json(&body).send().await.unwrap();
+                    assert_eq!(response.status(), StatusCode::CREATED);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn stream_resumes_with_exactly_the_missed_events(backend: Backend) {
@@ -500,29 +523,7 @@ async fn fifty_writers_and_one_reader_see_every_event_in_order(backend: Backend)
     };
     let start = last_event_id(&app).await;
     let mut stream = EventStream::open(&app.address, &app.client, "", Some(start)).await;
-    let writers: Vec<_> = (0..50)
-        .map(|k| {
-            let client = app.client.clone();
-            let url = app.url("/api/v1/jobs");
-            tokio::spawn(async move {
-                for _ in 0..4 {
-                    let response = client
-                        .post(&url)
-                        .json(&json!({
-                            "type": "repair", "customer": format!("Writer {k}"),
-                            "address": "1 Main St", "scheduled_date": "2030-01-15"
-                        }))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), StatusCode::CREATED);
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    create_jobs(&app, 50, 4, None).await;
     let received = stream.take(200, WAIT).await;
     let ids: Vec<i64> = received.iter().map(|m| m.id.unwrap()).collect();
     assert!(
@@ -667,30 +668,7 @@ async fn a_slow_stream_is_closed_with_a_lagged_event(backend: Backend) {
     // Many large events (about 9 MB) while the client reads nothing: the
     // socket buffers fill, the stream falls behind the broadcast.
     let notes = "x".repeat(4000);
-    let writers: Vec<_> = (0..8)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url("/api/v1/jobs");
-            let notes = notes.clone();
-            tokio::spawn(async move {
-                for _ in 0..250 {
-                    let response = client
-                        .post(&url)
-                        .json(&json!({
-                            "type": "repair", "customer": "Slow", "address": "1 Main St",
-                            "scheduled_date": "2030-01-15", "notes": notes
-                        }))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), StatusCode::CREATED);
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    create_jobs(&app, 8, 250, Some(&notes)).await;
     let mut last_id = 0;
     let mut final_event = None;
     while let Some(message) = stream.next(WAIT).await {

@@ -30,6 +30,9 @@ cd "$here"
 status=0
 # The event stream never ends by itself, which a request-and-check tool
 # cannot take; tests/api/events.rs covers it (and its 400s and 410s).
+# A webhook URL is accepted only when its host resolves to public
+# addresses, which no generated URL does offline; tests/api/webhooks.rs
+# covers creating and changing endpoints, valid and invalid.
 SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run \
     "$server_url/api/v1/openapi.json" \
     --checks all \
@@ -38,6 +41,8 @@ SCHEMATHESIS_HOOKS=hooks "$venv/bin/schemathesis" run \
     --max-examples "$examples" \
     --workers 1 \
     --exclude-operation-id stream_events \
+    --exclude-operation-id create_webhook \
+    --exclude-operation-id update_webhook \
     --no-color \
     --header "Authorization: Bearer $server_token" || status=$?
 server_stop || status=1

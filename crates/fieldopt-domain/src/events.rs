@@ -83,6 +83,29 @@ impl FromStr for EventType {
     }
 }
 
+/// The regular expression of a valid filter text (for the OpenAPI
+/// document): empty, or 1..=32 comma-separated items, each `*`, a
+/// `resource.*` or an exact type.
+pub fn type_filter_pattern() -> &'static str {
+    static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut items: Vec<String> = vec![r"\*".to_string()];
+        let mut resources: Vec<&str> = EventType::ALL.iter().map(|t| t.resource()).collect();
+        resources.dedup();
+        items.extend(resources.iter().map(|r| format!(r"{r}\.\*")));
+        items.extend(
+            EventType::ALL
+                .iter()
+                .map(|t| t.as_str().replace('.', r"\.")),
+        );
+        let item = format!("(?:{})", items.join("|"));
+        format!(
+            "^(?:{item}(?:,{item}){{0,{}}})?$",
+            EventTypeFilter::MAX_PATTERNS - 1
+        )
+    })
+}
+
 /// Which event types a subscriber wants: a comma-separated list of exact
 /// types, `resource.*` wildcards, or `*` for all. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,15 +126,12 @@ impl EventTypeFilter {
     }
 
     /// Parses `job.*,assignment.created`; `*` (or an empty text) is all.
+    /// Exactly what [`type_filter_pattern`] matches is accepted.
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let patterns: Vec<&str> = text
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        if patterns.is_empty() {
+        if text.is_empty() {
             return Ok(Self::all());
         }
+        let patterns: Vec<&str> = text.split(',').collect();
         if patterns.len() > Self::MAX_PATTERNS {
             return Err(DomainError::InvalidValue(format!(
                 "at most {} patterns",
@@ -184,7 +204,7 @@ mod tests {
 
     #[test]
     fn filters_take_types_wildcards_and_all() {
-        let filter = EventTypeFilter::parse("job.*, assignment.created").unwrap();
+        let filter = EventTypeFilter::parse("job.*,assignment.created").unwrap();
         assert!(filter.matches(EventType::JobDeleted));
         assert!(filter.matches(EventType::AssignmentCreated));
         assert!(!filter.matches(EventType::AssignmentEnded));
@@ -200,7 +220,15 @@ mod tests {
 
     #[test]
     fn filters_refuse_what_matches_nothing() {
-        for bad in ["jobs.*", "job.finished", "job", "*.created", "job.**"] {
+        for bad in [
+            "jobs.*",
+            "job.finished",
+            "job",
+            "*.created",
+            "job.**",
+            " job.*",
+            "job.*,",
+        ] {
             assert!(EventTypeFilter::parse(bad).is_err(), "{bad}");
         }
         let many = vec!["job.*"; 33].join(",");

@@ -317,8 +317,8 @@ pub struct FeedQuery {
     /// the oldest kept.
     #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
-    /// 1..=1000, default 100.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    /// 1..=5000, default 500 (as every list).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     limit: Option<String>,
     /// Comma-separated types (`job.created`), wildcards (`job.*`) or `*`
     /// (default): at most 32.
@@ -411,7 +411,7 @@ pub async fn list_events(
     };
     let limit = match &query.limit {
         Some(text) => parse_int("limit", text, 1, outbox::MAX_PAGE)?,
-        None => 100,
+        None => 500,
     };
     let filter = types_field(&query.types)?;
     let (gone, events) = state

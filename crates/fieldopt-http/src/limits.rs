@@ -284,6 +284,7 @@ fn parameter_limit(name: &str, location: &str) -> Option<Limit> {
         ("technician_id", "query") => id(),
         ("scheduled_date" | "date" | "date_from" | "date_to", "query") => date(),
         ("skill", "query") => Limit::Pattern(patterns::SKILL, None),
+        ("types", "query") => Limit::Pattern(fieldopt_domain::events::type_filter_pattern(), None),
         ("area", "query") => line((Area::MIN_CHARS, Area::MAX_CHARS)),
         ("customer", "query") => line((CustomerName::MIN_CHARS, CustomerName::MAX_CHARS)),
         ("external_id", "query") => line((ExternalId::MIN_CHARS, ExternalId::MAX_CHARS)),

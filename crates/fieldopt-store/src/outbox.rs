@@ -31,7 +31,7 @@ pub const NOTIFY_CHANNEL: &str = "fieldopt_events";
 const APPEND_LOCK: i64 = 0x6669_656c_646f_7074;
 
 /// Most events one page of the feed returns.
-pub const MAX_PAGE: i64 = 1000;
+pub const MAX_PAGE: i64 = 5000;
 
 /// Something a command changed, noted on its [`Stamp`] for the outbox.
 /// A change names what changed, or carries it as it is now when the

@@ -297,7 +297,7 @@ async fn the_feed_filters_pages_and_validates(app: TestApp) {
         ("after=-1", "after"),
         ("after=x", "after"),
         ("limit=0", "limit"),
-        ("limit=1001", "limit"),
+        ("limit=5001", "limit"),
         ("unknown=1", "unknown"),
     ] {
         let detail = expect_problem(

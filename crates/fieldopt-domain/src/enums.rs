@@ -189,11 +189,19 @@ impl TechnicianStatus {
     /// active job becomes `assigned`; an `assigned` one with no active job
     /// left becomes `available`. `on_break` and `off_duty` only change when
     /// a client says so.
-    pub const fn after_workload_change(self, active_jobs: u32) -> TechnicianStatus {
-        match (self, active_jobs) {
-            (TechnicianStatus::Available, 1..) => TechnicianStatus::Assigned,
-            (TechnicianStatus::Assigned, 0) => TechnicianStatus::Available,
-            (status, _) => status,
+    pub fn after_workload_change(self, active_jobs: u32) -> TechnicianStatus {
+        let (from, to) = Self::automatic_move(active_jobs);
+        if self == from { to } else { self }
+    }
+
+    /// The one move the automatic rule can make for a technician holding
+    /// `active_jobs`: from which status to which (a store applies it as one
+    /// conditional update).
+    pub const fn automatic_move(active_jobs: u32) -> (TechnicianStatus, TechnicianStatus) {
+        if active_jobs > 0 {
+            (TechnicianStatus::Available, TechnicianStatus::Assigned)
+        } else {
+            (TechnicianStatus::Assigned, TechnicianStatus::Available)
         }
     }
 

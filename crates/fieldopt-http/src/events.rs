@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use fieldopt_domain::access::Operation;
 use fieldopt_domain::{Actor, EventType, EventTypeFilter};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::{DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians};
+use fieldopt_store::{
+    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians, workload,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -90,6 +92,17 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
                     event_type,
                     technician_id: Some(id),
                     data: to_json(&TechnicianResponse::from(technician)),
+                }
+            }
+            Change::TechnicianState(event_type, technician) => {
+                let current_workload = workload::active_jobs_on(conn, technician.id, today())?;
+                NewEvent {
+                    event_type,
+                    technician_id: Some(technician.id),
+                    data: to_json(&TechnicianResponse::from(technicians::TechnicianWithLoad {
+                        technician: *technician,
+                        current_workload,
+                    })),
                 }
             }
             Change::Job(event_type, id) => {

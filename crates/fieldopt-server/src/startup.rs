@@ -47,6 +47,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     webhooks: WebhookWorker,
+    stop_signals: StopSignals,
 }
 
 impl std::fmt::Debug for Application {
@@ -92,6 +93,9 @@ impl Application {
                 ),
             }
         }
+        // Taken over before the port opens: a SIGTERM that comes right after
+        // the first request is ours to handle, never the default exit.
+        let stop_signals = StopSignals::register().context("cannot listen for stop signals")?;
         let pool = connect(&settings)?;
         let ran = migrate(&pool)?;
         tracing::info!(migrations.ran = ran, "database ready");
@@ -122,6 +126,7 @@ impl Application {
             server,
             state,
             webhooks,
+            stop_signals,
         })
     }
 
@@ -142,11 +147,9 @@ impl Application {
         let handle = self.server.handle();
         let hub = self.state.event_hub();
         let webhooks = self.webhooks.clone();
+        let mut stop_signals = self.stop_signals;
         tokio::spawn(async move {
-            if let Err(error) = stop_signal().await {
-                tracing::error!(%error, "cannot listen for stop signals");
-                return;
-            }
+            stop_signals.received().await;
             tracing::info!("stopping: ending event streams, finishing requests");
             hub.close();
             webhooks.stop();
@@ -168,14 +171,26 @@ impl Application {
 /// How often events past retention are purged.
 const EVENT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Waits for SIGTERM or SIGINT (Ctrl-C).
-async fn stop_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGTERM and SIGINT (Ctrl-C), handled by us instead of ending the process.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Waits for either.
+    async fn received(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }

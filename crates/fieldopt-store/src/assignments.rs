@@ -231,7 +231,7 @@ pub fn assign(
     let (assignment, assigned) = give(conn, &job, tech_id, stamp, None)?;
     record_assigned(conn, job_id, tech_id, stamp)?;
     stamp.record(Change::JobState(EventType::JobStatusChanged, assigned));
-    technicians::refresh_automatic_status(conn, tech_id, stamp)?;
+    technicians::refresh_automatic_status(conn, tech_id, Some(&tech), stamp)?;
     Ok(assignment)
 }
 
@@ -294,7 +294,7 @@ pub fn assign_placed(
             },
         );
     }
-    technicians::refresh_automatic_status(conn, tech_id, stamp)?;
+    technicians::refresh_automatic_status(conn, tech_id, Some(&tech), stamp)?;
     Ok(created)
 }
 
@@ -403,7 +403,7 @@ pub fn batch_unassign(
     touched.sort();
     touched.dedup();
     for tech in touched {
-        technicians::refresh_automatic_status(conn, tech, stamp)?;
+        technicians::refresh_automatic_status(conn, tech, None, stamp)?;
     }
     Ok(ids)
 }
@@ -458,8 +458,8 @@ pub fn reassign(
     events::record(conn, event)?;
     // Its status went back and forth; what changed is its technician.
     stamp.record(Change::JobState(EventType::JobUpdated, moved));
-    technicians::refresh_automatic_status(conn, old_tech, stamp)?;
-    technicians::refresh_automatic_status(conn, new_tech, stamp)?;
+    technicians::refresh_automatic_status(conn, old_tech, None, stamp)?;
+    technicians::refresh_automatic_status(conn, new_tech, Some(&tech), stamp)?;
     Ok(assignment)
 }
 

@@ -572,7 +572,7 @@ fn transition_locked(
         if next == JobStatus::Cancelled {
             end_live_assignment(conn, id, stamp)?;
         }
-        technicians::refresh_automatic_status(conn, tech, stamp)?;
+        technicians::refresh_automatic_status(conn, tech, None, stamp)?;
     }
     let mut event = NewEvent::new(
         id,

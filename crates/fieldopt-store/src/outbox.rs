@@ -15,7 +15,9 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use fieldopt_domain::{Actor, Assignment, EventType, EventTypeFilter, Job, JobId, TechnicianId};
+use fieldopt_domain::{
+    Actor, Assignment, EventType, EventTypeFilter, Job, JobId, Technician, TechnicianId,
+};
 
 use crate::convert::{Stamp, from_db_time, parse_opt, to_db_time};
 use crate::schema::{event_retention, events};
@@ -40,6 +42,9 @@ pub const MAX_PAGE: i64 = 5000;
 pub enum Change {
     /// A technician record changed in the way the type says.
     Technician(EventType, TechnicianId),
+    /// A technician changed in the way the type says: the technician as it
+    /// is now. Only for commands that change nothing of it afterwards.
+    TechnicianState(EventType, Box<Technician>),
     /// A job changed in the way the type says.
     Job(EventType, JobId),
     /// A job changed in the way the type says: the job as it is now.
@@ -58,6 +63,7 @@ impl Change {
     fn key(&self) -> Option<(EventType, i64)> {
         match self {
             Change::Technician(event_type, id) => Some((*event_type, id.0)),
+            Change::TechnicianState(event_type, technician) => Some((*event_type, technician.id.0)),
             Change::Job(event_type, id) => Some((*event_type, id.0)),
             Change::JobState(event_type, job) => Some((*event_type, job.id.0)),
             Change::JobDeleted(id) => Some((EventType::JobDeleted, id.0)),

@@ -47,6 +47,16 @@ impl TechnicianRow {
             .map(Area::from_storage)
             .collect::<Vec<_>>();
         areas.sort();
+        self.with(skills, areas)
+    }
+
+    /// With the skills and areas of the technician as read earlier in the
+    /// same transaction (they change only under the row lock it holds).
+    fn into_domain_as(self, known: &Technician) -> StoreResult<Technician> {
+        self.with(known.skills.clone(), known.areas.clone())
+    }
+
+    fn with(self, skills: Vec<Skill>, areas: Vec<Area>) -> StoreResult<Technician> {
         Ok(Technician {
             id: TechnicianId(self.id),
             name: PersonName::from_storage(self.name),
@@ -245,9 +255,18 @@ pub fn find(conn: &mut DbConn, id: TechnicianId) -> StoreResult<Technician> {
         .first(c)
         .optional()?);
     let row = row.ok_or(StoreError::NotFound(Entity::Technician))?;
+    let (skills, areas) = skills_and_areas(conn, id)?;
+    row.into_domain(skills, areas)
+}
+
+/// The stored skills and areas of one technician.
+fn skills_and_areas(
+    conn: &mut DbConn,
+    id: TechnicianId,
+) -> StoreResult<(Vec<String>, Vec<String>)> {
     // `= ?` rather than `IN (…)`: statements of fixed text, which both
     // backends keep prepared.
-    let (skills, areas) = on_backend!(conn, c => {
+    Ok(on_backend!(conn, c => {
         let skills: Vec<String> = technician_skills::table
             .filter(technician_skills::technician_id.eq(id.0))
             .select(technician_skills::skill)
@@ -257,8 +276,7 @@ pub fn find(conn: &mut DbConn, id: TechnicianId) -> StoreResult<Technician> {
             .select(technician_areas::area)
             .load(c)?;
         (skills, areas)
-    });
-    row.into_domain(skills, areas)
+    }))
 }
 
 /// A live technician with its workload on `date`.
@@ -565,28 +583,45 @@ pub fn delete(conn: &mut DbConn, id: TechnicianId, stamp: &Stamp) -> StoreResult
     Ok(())
 }
 
-/// Applies the automatic status rule after the technician's workload changed.
+/// Applies the automatic status rule after the technician's workload
+/// changed. `known` is the technician as the caller read it in this
+/// transaction, if it did (its skills and areas are then not read again).
 pub(crate) fn refresh_automatic_status(
     conn: &mut DbConn,
     id: TechnicianId,
+    known: Option<&Technician>,
     stamp: &Stamp,
 ) -> StoreResult<()> {
-    let current: String = on_backend!(conn, c => technicians::table
-        .filter(technicians::id.eq(id.0))
-        .select(technicians::status)
-        .first(c)?);
-    let current: TechnicianStatus = current.parse()?;
     let active = workload::active_jobs_total(conn, id)?;
-    let next = current.after_workload_change(active);
-    if next != current {
-        on_backend!(conn, c => diesel::update(technicians::table.filter(technicians::id.eq(id.0)))
-            .set((
-                technicians::status.eq(next.as_str()),
-                technicians::updated_at.eq(to_db_time(stamp.at)),
-            ))
-            .execute(c)?);
-        stamp.record(Change::Technician(EventType::TechnicianStatusChanged, id));
-    }
+    let (from, to) = TechnicianStatus::automatic_move(active);
+    // One conditional update decides and changes; the row it returns is
+    // the event's payload, so the event costs no second read.
+    let moved: Option<TechnicianRow> = on_backend!(conn, c => diesel::update(
+        technicians::table
+            .filter(technicians::id.eq(id.0))
+            .filter(technicians::status.eq(from.as_str())),
+    )
+    .set((
+        technicians::status.eq(to.as_str()),
+        technicians::updated_at.eq(to_db_time(stamp.at)),
+    ))
+    .returning(TechnicianRow::as_returning())
+    .get_result(c)
+    .optional()?);
+    let Some(row) = moved else {
+        return Ok(());
+    };
+    let technician = match known {
+        Some(known) => row.into_domain_as(known)?,
+        None => {
+            let (skills, areas) = skills_and_areas(conn, id)?;
+            row.into_domain(skills, areas)?
+        }
+    };
+    stamp.record(Change::TechnicianState(
+        EventType::TechnicianStatusChanged,
+        Box::new(technician),
+    ));
     Ok(())
 }
 

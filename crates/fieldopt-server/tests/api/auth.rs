@@ -486,10 +486,7 @@ async fn the_token_command_signs_with_the_configured_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_and_tokens_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldopt"))
         .arg("serve")

@@ -123,6 +123,13 @@ async fn every_change_has_exactly_one_event_with_the_resource(app: TestApp) {
     assert_eq!(events[1]["data"]["status"], "assigned");
     assert_eq!(events[1]["data"]["assigned_technician"], tech_id);
     assert_eq!(events[2]["data"]["status"], "assigned");
+    // The whole technician, as the API answers it.
+    let technician = expect_json(
+        app.get(&format!("/api/v1/technicians/{tech_id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(events[2]["data"], technician);
 
     // A rolled-back change leaves no event: the technician is full.
     let second = app.job(json!({})).await;
@@ -171,6 +178,14 @@ async fn every_change_has_exactly_one_event_with_the_resource(app: TestApp) {
     )
     .await;
     assert_eq!(events[1]["data"]["status"], "pending");
+    let technician = expect_json(
+        app.get(&format!("/api/v1/technicians/{}", id(&other)))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(events[2]["data"], technician);
+    assert_eq!(technician["status"], "available");
 
     // The status machine, then cancelling and deleting.
     expect_json(app.assign(job_id, tech_id).await, StatusCode::CREATED).await;

@@ -340,13 +340,16 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .expect("start fieldopt");
-        let process = ServerProcess {
+        let mut process = ServerProcess {
             child,
             address: format!("http://127.0.0.1:{port}"),
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let client = Client::new();
         loop {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("fieldopt exited before it was ready: {status}");
+            }
             let ready = client
                 .get(format!("{}/readyz", process.address))
                 .send()
@@ -430,9 +433,22 @@ pub fn pool_for(database_url: &str, connections: u32) -> fieldopt_store::DbPool 
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking).
+///
+/// Taken below the kernel's ephemeral range (32768 and up), where the
+/// outgoing connections of the other tests take their ports: a port the
+/// kernel handed out could be reused by one of them before the child
+/// process binds it. Each call in this process tries the next port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    loop {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(FIRST + offset).expect("port below 32 000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

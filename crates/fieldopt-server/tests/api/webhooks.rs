@@ -267,7 +267,7 @@ async fn wait_for_attempts(app: &TestApp, webhook: i64, count: usize) -> Vec<Val
 async fn webhooks_are_managed_and_the_secret_is_shown_once(app: TestApp) {
     let created = create_webhook(
         &app,
-        json!({"url": "http://127.0.0.1:9/hook", "event_types": "job.*, assignment.created",
+        json!({"url": "http://127.0.0.1:9/hook", "event_types": "job.*,assignment.created",
                "description": "Billing"}),
     )
     .await;

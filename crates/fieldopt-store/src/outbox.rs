@@ -236,19 +236,29 @@ pub fn retention_edge(conn: &mut DbConn) -> StoreResult<(i64, Option<i64>)> {
     })
 }
 
-/// Deletes up to `batch` events that occurred before `cutoff` (oldest
-/// first) and moves the retention edge past them. Returns how many went;
+/// Deletes up to `batch` of the oldest events if they occurred before
+/// `cutoff`, and moves the retention edge past them. Returns how many went;
 /// call again until it returns less than `batch`.
+///
+/// Walks the ids, not the times: ids grow in commit order and times with
+/// them (a request's time is taken when it starts, so a neighbour may be a
+/// few milliseconds out of step — it waits for the next pass). The newest
+/// event is never deleted: SQLite gives a new row the largest id plus one,
+/// so an empty table would hand out ids again.
 pub fn purge_before(conn: &mut DbConn, cutoff: DateTime<Utc>, batch: i64) -> StoreResult<usize> {
     let cutoff = to_db_time(cutoff);
     on_backend!(conn, c => {
-        let ids: Vec<i64> = events::table
-            .filter(events::occurred_at.lt(cutoff))
+        let oldest: Vec<(i64, NaiveDateTime)> = events::table
             .order(events::id)
-            .limit(batch)
-            .select(events::id)
+            .limit(batch.saturating_add(1))
+            .select((events::id, events::occurred_at))
             .load(c)?;
-        let Some(&newest) = ids.last() else {
+        let expired = oldest
+            .iter()
+            .take(oldest.len().saturating_sub(1))
+            .take_while(|(_, occurred_at)| *occurred_at < cutoff)
+            .count();
+        let Some(&(newest, _)) = expired.checked_sub(1).and_then(|last| oldest.get(last)) else {
             return Ok(0);
         };
         let deleted = diesel::delete(events::table.filter(events::id.le(newest))).execute(c)?;

@@ -2,6 +2,7 @@
 -- change. Ids grow in commit order (writers append under one lock), so a
 -- reader that keeps the last id it saw never misses an event.
 -- Keep in step with ../../sqlite.
+-- No index on age: purging walks the ids, which grow with time.
 CREATE TABLE events (
     id BIGSERIAL PRIMARY KEY,
     event_type TEXT NOT NULL,
@@ -12,7 +13,6 @@ CREATE TABLE events (
     -- The resource as the API returns it (JSON), or its id for deletions.
     data TEXT NOT NULL
 );
-CREATE INDEX events_by_age ON events (occurred_at);
 CREATE INDEX events_by_technician ON events (technician_id, id);
 
 -- Webhook endpoints and their delivery state: every event up to

@@ -2,8 +2,12 @@
 -- change. Ids grow in commit order (writers append under one lock), so a
 -- reader that keeps the last id it saw never misses an event.
 -- Keep in step with ../../postgres.
+-- Lean on purpose, since every write pays for it: no AUTOINCREMENT (a new
+-- row takes the largest id plus one, and retention never deletes the
+-- newest row, so ids are never reused) and no index on age (purging walks
+-- the ids, which grow with time).
 CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     event_type TEXT NOT NULL,
     occurred_at TIMESTAMP NOT NULL,
     actor TEXT,
@@ -12,7 +16,6 @@ CREATE TABLE events (
     -- The resource as the API returns it (JSON), or its id for deletions.
     data TEXT NOT NULL
 );
-CREATE INDEX events_by_age ON events (occurred_at);
 CREATE INDEX events_by_technician ON events (technician_id, id);
 
 -- Webhook endpoints and their delivery state: every event up to

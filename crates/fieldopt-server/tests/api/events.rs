@@ -361,6 +361,25 @@ async fn purged_events_answer_410_with_the_oldest_kept(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::GONE);
+
+    // The newest event outlives retention, so ids are never handed out
+    // again: the next change gets a larger one.
+    {
+        let mut conn = app.pool.get().unwrap();
+        let purged = fieldopt_store::write_transaction(&mut conn, |c| {
+            fieldopt_store::outbox::purge_before(
+                c,
+                chrono::Utc::now() + chrono::Duration::days(1),
+                100,
+            )
+        })
+        .unwrap();
+        assert_eq!(purged, 0, "the newest event is kept");
+    }
+    app.job(json!({})).await;
+    let after = events_after(&app, id(&all[2]), "*").await;
+    assert_eq!(after.len(), 1);
+    assert!(id(&after[0]) > id(&all[2]));
 }
 
 crate::backend_tests!(

@@ -90,17 +90,24 @@ pub struct EndpointChanges {
     pub enabled: Option<bool>,
 }
 
-/// One attempt to deliver an event.
+/// One recorded attempt to deliver an event to an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Its id.
     pub id: i64,
+    /// What happened.
+    pub attempt: Attempt,
+}
+
+/// An attempt to deliver an event, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
     /// The endpoint.
     pub endpoint_id: i64,
     /// The event.
     pub event_id: i64,
     /// 1 for the first attempt at this event, then counting up.
-    pub attempt: i32,
+    pub number: i32,
     /// When the request was sent.
     pub attempted_at: DateTime<Utc>,
     /// The HTTP status, when an answer came.
@@ -109,36 +116,12 @@ pub struct Delivery {
     pub latency_ms: i32,
     /// What went wrong, if anything did.
     pub error: Option<String>,
-    /// The start of the answer's body (at most [`MAX_RESPONSE_BODY`] bytes).
+    /// The start of the answer's body (at most [`MAX_RESPONSE_BODY`] bytes
+    /// once recorded).
     pub response_body: Option<String>,
     /// When the event is tried again, if it will be.
     pub next_retry_at: Option<DateTime<Utc>>,
     /// Asked for through the API rather than made by the worker.
-    pub manual: bool,
-}
-
-/// An attempt to record.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    /// The endpoint.
-    pub endpoint_id: i64,
-    /// The event.
-    pub event_id: i64,
-    /// 1 for the first attempt at this event.
-    pub attempt: i32,
-    /// When the request was sent.
-    pub attempted_at: DateTime<Utc>,
-    /// The HTTP status, when an answer came.
-    pub status_code: Option<i32>,
-    /// How long it took.
-    pub latency_ms: i32,
-    /// What went wrong.
-    pub error: Option<String>,
-    /// The answer's body (cut to [`MAX_RESPONSE_BODY`] here).
-    pub response_body: Option<String>,
-    /// When the event is tried again.
-    pub next_retry_at: Option<DateTime<Utc>>,
-    /// Asked for through the API.
     pub manual: bool,
 }
 
@@ -271,16 +254,18 @@ fn delivery_from_row(row: DeliveryRow) -> Delivery {
     ) = row;
     Delivery {
         id,
-        endpoint_id,
-        event_id,
-        attempt,
-        attempted_at: from_db_time(attempted_at),
-        status_code,
-        latency_ms,
-        error,
-        response_body,
-        next_retry_at: from_db_opt_time(next_retry_at),
-        manual,
+        attempt: Attempt {
+            endpoint_id,
+            event_id,
+            number: attempt,
+            attempted_at: from_db_time(attempted_at),
+            status_code,
+            latency_ms,
+            error,
+            response_body,
+            next_retry_at: from_db_opt_time(next_retry_at),
+            manual,
+        },
     }
 }
 
@@ -588,7 +573,7 @@ pub fn release(conn: &mut DbConn, id: i64, owner: &str) -> StoreResult<()> {
 
 /// Records one attempt; the body and error are cut to
 /// [`MAX_RESPONSE_BODY`] bytes.
-pub fn record_delivery(conn: &mut DbConn, new: &NewDelivery) -> StoreResult<Delivery> {
+pub fn record_delivery(conn: &mut DbConn, new: &Attempt) -> StoreResult<Delivery> {
     let cut = |text: &Option<String>| {
         text.as_deref()
             .map(|t| truncate_on_char(t, MAX_RESPONSE_BODY).to_string())
@@ -598,7 +583,7 @@ pub fn record_delivery(conn: &mut DbConn, new: &NewDelivery) -> StoreResult<Deli
         .values((
             webhook_deliveries::endpoint_id.eq(new.endpoint_id),
             webhook_deliveries::event_id.eq(new.event_id),
-            webhook_deliveries::attempt.eq(new.attempt),
+            webhook_deliveries::attempt.eq(new.number),
             webhook_deliveries::attempted_at.eq(to_db_time(new.attempted_at)),
             webhook_deliveries::status_code.eq(new.status_code),
             webhook_deliveries::latency_ms.eq(new.latency_ms),

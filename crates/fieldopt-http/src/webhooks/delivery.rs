@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use fieldopt_domain::{Actor, EventType};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::webhooks::{self, Endpoint, NewDelivery, Progress, Writer};
+use fieldopt_store::webhooks::{self, Attempt, Endpoint, Progress, Writer};
 use fieldopt_store::{DbConn, Stamp, StoreResult, now};
 use tokio::sync::watch;
 
@@ -114,17 +114,17 @@ impl Outcome {
         attempt: i32,
         next_retry_at: Option<DateTime<Utc>>,
         manual: bool,
-    ) -> NewDelivery {
+    ) -> Attempt {
         let error = self.error.clone().or_else(|| {
             (!self.delivered()).then(|| match self.status_code {
                 Some(status) => format!("answered {status}"),
                 None => "no answer".to_string(),
             })
         });
-        NewDelivery {
+        Attempt {
             endpoint_id,
             event_id,
-            attempt,
+            number: attempt,
             attempted_at: self.attempted_at,
             status_code: self.status_code.map(i32::from),
             latency_ms: self.latency_ms,
@@ -316,7 +316,7 @@ pub(crate) fn record(
     stamp: &Stamp,
     endpoint_id: i64,
     writer: Writer<'_>,
-    attempt: NewDelivery,
+    attempt: Attempt,
     progress: Option<&Progress>,
 ) -> StoreResult<(webhooks::Delivery, bool)> {
     let delivery = webhooks::record_delivery(conn, &attempt)?;

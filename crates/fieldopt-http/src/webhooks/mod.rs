@@ -188,18 +188,18 @@ pub struct DeliveryResponse {
 }
 
 impl From<Delivery> for DeliveryResponse {
-    fn from(d: Delivery) -> Self {
+    fn from(Delivery { id, attempt: a }: Delivery) -> Self {
         DeliveryResponse {
-            id: d.id,
-            event_id: d.event_id,
-            attempt: d.attempt,
-            attempted_at: d.attempted_at,
-            status_code: d.status_code,
-            latency_ms: d.latency_ms,
-            error: d.error,
-            response_body: d.response_body,
-            next_retry_at: d.next_retry_at,
-            manual: d.manual,
+            id,
+            event_id: a.event_id,
+            attempt: a.number,
+            attempted_at: a.attempted_at,
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+            response_body: a.response_body,
+            next_retry_at: a.next_retry_at,
+            manual: a.manual,
         }
     }
 }
@@ -498,13 +498,13 @@ pub async fn retry_webhook_delivery(
             let Some(endpoint) = webhooks::find(conn, id)? else {
                 return Ok(None);
             };
-            let Some(attempt) = webhooks::find_delivery(conn, id, delivery_id)? else {
+            let Some(delivery) = webhooks::find_delivery(conn, id, delivery_id)? else {
                 return Ok(None);
             };
-            let event =
-                outbox::after(conn, attempt.event_id - 1, 1, &EventTypeFilter::all(), None)?
-                    .into_iter()
-                    .find(|event| event.id == attempt.event_id);
+            let event_id = delivery.attempt.event_id;
+            let event = outbox::after(conn, event_id - 1, 1, &EventTypeFilter::all(), None)?
+                .into_iter()
+                .find(|event| event.id == event_id);
             Ok(Some((endpoint, event)))
         })
         .await?

@@ -102,7 +102,7 @@ async fn build_world(app: &TestApp) -> World {
 /// straight through the store. Its URL is a documentation address, refused
 /// at delivery: a retry is logged as a failed attempt and sends nothing.
 fn webhook_with_attempt(app: &TestApp) -> (i64, i64) {
-    use fieldopt_store::webhooks::{self, NewDelivery, NewEndpoint};
+    use fieldopt_store::webhooks::{self, Attempt, NewEndpoint};
     let mut conn = app.pool.get().expect("connection");
     // Endpoints are capped: each cell's world replaces the last one's.
     let page = fieldopt_store::Page {
@@ -128,10 +128,10 @@ fn webhook_with_attempt(app: &TestApp) -> (i64, i64) {
     .expect("webhook");
     let delivery = webhooks::record_delivery(
         &mut conn,
-        &NewDelivery {
+        &Attempt {
             endpoint_id: endpoint.id,
             event_id: event,
-            attempt: 1,
+            number: 1,
             attempted_at: fieldopt_store::now(),
             status_code: Some(500),
             latency_ms: 3,

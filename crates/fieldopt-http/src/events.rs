@@ -19,11 +19,9 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use fieldopt_domain::access::Operation;
-use fieldopt_domain::{Actor, EventType, EventTypeFilter};
+use fieldopt_domain::{Actor, EventType, EventTypeFilter, Job};
 use fieldopt_store::outbox::{self, Change, NewEvent, StoredEvent};
-use fieldopt_store::{
-    DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians, workload,
-};
+use fieldopt_store::{DatabaseTarget, DbConn, DbPool, Stamp, StoreResult, jobs, technicians};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -87,37 +85,14 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
                 data: deleted(id.0),
             },
             Change::Technician(event_type, id) => {
-                let technician = technicians::find_with_load(conn, id, today())?;
-                NewEvent {
-                    event_type,
-                    technician_id: Some(id),
-                    data: to_json(&TechnicianResponse::from(technician)),
-                }
+                technician_event(event_type, technicians::find_with_load(conn, id, today())?)
             }
-            Change::TechnicianState(event_type, technician) => {
-                let current_workload = workload::active_jobs_on(conn, technician.id, today())?;
-                NewEvent {
-                    event_type,
-                    technician_id: Some(technician.id),
-                    data: to_json(&TechnicianResponse::from(technicians::TechnicianWithLoad {
-                        technician: *technician,
-                        current_workload,
-                    })),
-                }
-            }
-            Change::Job(event_type, id) => {
-                let job = jobs::find(conn, id)?;
-                NewEvent {
-                    event_type,
-                    technician_id: job.assigned_technician,
-                    data: to_json(&JobResponse::from(job)),
-                }
-            }
-            Change::JobState(event_type, job) => NewEvent {
+            Change::TechnicianState(event_type, technician) => technician_event(
                 event_type,
-                technician_id: job.assigned_technician,
-                data: to_json(&JobResponse::from(job)),
-            },
+                technicians::with_load(conn, *technician, today())?,
+            ),
+            Change::Job(event_type, id) => job_event(event_type, jobs::find(conn, id)?),
+            Change::JobState(event_type, job) => job_event(event_type, job),
             Change::JobDeleted(id) => NewEvent {
                 event_type: EventType::JobDeleted,
                 technician_id: None,
@@ -132,6 +107,25 @@ pub(crate) fn render(conn: &mut DbConn, changes: Vec<Change>) -> StoreResult<Vec
         });
     }
     Ok(rendered)
+}
+
+fn job_event(event_type: EventType, job: Job) -> NewEvent {
+    NewEvent {
+        event_type,
+        technician_id: job.assigned_technician,
+        data: to_json(&JobResponse::from(job)),
+    }
+}
+
+fn technician_event(
+    event_type: EventType,
+    technician: technicians::TechnicianWithLoad,
+) -> NewEvent {
+    NewEvent {
+        event_type,
+        technician_id: Some(technician.technician.id),
+        data: to_json(&TechnicianResponse::from(technician)),
+    }
 }
 
 fn deleted(id: i64) -> String {

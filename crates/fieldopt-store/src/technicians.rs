@@ -286,7 +286,16 @@ pub fn find_with_load(
     date: NaiveDate,
 ) -> StoreResult<TechnicianWithLoad> {
     let technician = find(conn, id)?;
-    let current_workload = workload::active_jobs_on(conn, id, date)?;
+    with_load(conn, technician, date)
+}
+
+/// A technician already read, with its workload on `date`.
+pub fn with_load(
+    conn: &mut DbConn,
+    technician: Technician,
+    date: NaiveDate,
+) -> StoreResult<TechnicianWithLoad> {
+    let current_workload = workload::active_jobs_on(conn, technician.id, date)?;
     Ok(TechnicianWithLoad {
         technician,
         current_workload,

@@ -234,4 +234,41 @@ mod tests {
         let many = vec!["job.*"; 33].join(",");
         assert!(EventTypeFilter::parse(&many).is_err());
     }
+
+    #[test]
+    fn the_documented_pattern_and_the_parser_agree() {
+        let pattern = regex::Regex::new(type_filter_pattern()).unwrap();
+        let mut texts: Vec<String> = [
+            "",
+            "*",
+            "job.*",
+            "job.*,assignment.created",
+            "*,job.created",
+            "jobs.*",
+            "job.finished",
+            "job",
+            "*.created",
+            "job.**",
+            " job.*",
+            "job.*,",
+            ",job.*",
+            "job.*, assignment.created",
+            "JOB.*",
+            "webhook.disabled",
+            "plan.applied,plan.*",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.extend(EventType::ALL.iter().map(|t| t.as_str().to_string()));
+        texts.push(vec!["job.*"; 32].join(","));
+        texts.push(vec!["job.*"; 33].join(","));
+        for text in &texts {
+            assert_eq!(
+                pattern.is_match(text),
+                EventTypeFilter::parse(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
 }
